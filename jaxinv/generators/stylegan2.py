@@ -1,0 +1,356 @@
+"""StyleGAN2 (config-e/f) generator as pure functions of a params pytree.
+
+A numerical port of rosinality/stylegan2-pytorch ``Generator`` (the layout SPHInX and most
+inversion codes load), for any resolution and channel counts. Images are NHWC float32, about
+[-1, 1] (not clamped). Latents: ``z`` and ``w`` are ``[..., style_dim]``; per-layer ``ws`` (W+)
+are ``[B, n_latent, style_dim]``.
+
+Synthesis layers are numbered as the styled convolutions: layer 0 is the 4x4 conv on the constant
+input, layers ``2r-1`` and ``2r`` the two convs at resolution ``2**(r+2)``; conv ``k`` reads
+``ws[:, k]`` and adds noise map ``k``; the ToRGB after conv ``k`` (``k`` even) reads
+``ws[:, k + 1]``. :func:`synthesis_features` runs the first ``k`` convs (with their ToRGBs) and
+returns a :class:`SynthesisState`; :func:`synthesis_from_features` runs the rest, so feature-space
+methods can cut the network at any layer.
+
+Params pytree (weights raw, equalised-learning-rate scales applied at run time as in the original)::
+
+  mapping:  [{'w': [D, D], 'b': [D]}] * n_mlp          # w stored as [in, out]
+  const:    [4, 4, C4]
+  convs:    [{'weight': [3, 3, Cin, Cout], 'mod_w': [D, Cin], 'mod_b': [Cin],
+              'noise_strength': [], 'bias': [Cout]}] * num_layers
+  to_rgbs:  [{'weight': [1, 1, Cin, 3], 'mod_w': [D, Cin], 'mod_b': [Cin], 'bias': [3]}]
+  noise:    [[H_k, W_k, 1]] * num_layers               # the checkpoint's fixed noise buffers
+  w_avg:    [D]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+_BLUR = (1.0, 3.0, 3.0, 1.0)
+_DN = ("NHWC", "HWIO", "NHWC")
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2Config:
+    """Static architecture; hashable so it can be a static argument of ``jit``.
+
+    ``channels[r]`` is the channel count at resolution ``2**(r+2)`` (4, 8, ..., size).
+    """
+
+    size: int
+    style_dim: int
+    n_mlp: int
+    channels: tuple[int, ...]
+    lr_mlp: float = 0.01
+
+    def __post_init__(self):
+        if self.size < 4 or self.size & (self.size - 1):
+            raise ValueError(f"StyleGAN2 size must be a power of two >= 4, got {self.size}")
+        if len(self.channels) != self.log_size - 1:
+            raise ValueError(
+                f"channels needs one entry per resolution 4..{self.size} "
+                f"({self.log_size - 1}), got {len(self.channels)}")
+
+    @property
+    def log_size(self) -> int:
+        return int(math.log2(self.size))
+
+    @property
+    def num_layers(self) -> int:
+        """Number of styled convolutions (and noise maps)."""
+        return 2 * (self.log_size - 2) + 1
+
+    @property
+    def n_latent(self) -> int:
+        """Number of W+ slots."""
+        return 2 * self.log_size - 2
+
+    def layer_resolution(self, k: int) -> int:
+        return 2 ** ((k + 5) // 2)
+
+    @property
+    def noise_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        return tuple((self.layer_resolution(k),) * 2 + (1,) for k in range(self.num_layers))
+
+    @classmethod
+    def rosinality(cls, size: int, style_dim: int = 512, n_mlp: int = 8,
+                   channel_multiplier: int = 2, lr_mlp: float = 0.01) -> "StyleGAN2Config":
+        """The channel counts of rosinality's ``Generator(size, style_dim, n_mlp, cm)``."""
+        table = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier,
+                 128: 128 * channel_multiplier, 256: 64 * channel_multiplier,
+                 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
+        log = int(math.log2(size))
+        return cls(size, style_dim, n_mlp, tuple(table[2 ** r] for r in range(2, log + 1)), lr_mlp)
+
+    def to_dict(self) -> dict:
+        return dict(size=self.size, style_dim=self.style_dim, n_mlp=self.n_mlp,
+                    channels=list(self.channels), lr_mlp=self.lr_mlp)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleGAN2Config":
+        return cls(int(d["size"]), int(d["style_dim"]), int(d["n_mlp"]),
+                   tuple(int(c) for c in d["channels"]), float(d.get("lr_mlp", 0.01)))
+
+
+class SynthesisState(NamedTuple):
+    """Synthesis after some layers: features ``x`` [B, H, W, C] and the RGB skip [B, H', W', 3]
+    accumulated by the ToRGBs so far (``None`` before the first ToRGB)."""
+
+    x: jax.Array
+    skip: jax.Array | None
+
+
+def _lrelu(x, bias):
+    """rosinality's fused_leaky_relu: leaky ReLU(0.2) of ``x + bias``, times sqrt(2)."""
+    x = x + bias
+    return jnp.where(x >= 0, x, 0.2 * x) * np.sqrt(2.0).astype(x.dtype)
+
+
+def _blur_kernel(dtype, gain=1.0):
+    k = np.asarray(_BLUR, np.float64)
+    k = np.outer(k, k)
+    return (k / k.sum() * gain).astype(dtype)
+
+
+def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
+    """Upsample by zero insertion, pad, FIR-filter, downsample; NHWC, per channel.
+
+    Same semantics as rosinality's ``upfirdn2d`` (true convolution with ``kernel``) for
+    non-negative padding.
+    """
+    c = x.shape[-1]
+    k = jnp.asarray(kernel[::-1, ::-1], x.dtype)
+    k = jnp.tile(k[:, :, None, None], (1, 1, 1, c))
+    p0, p1 = pad
+    return lax.conv_general_dilated(
+        x, k, window_strides=(down, down), padding=((p0, p1 + up - 1), (p0, p1 + up - 1)),
+        lhs_dilation=(up, up), dimension_numbers=_DN, feature_group_count=c)
+
+
+def pixel_norm(z):
+    return z * lax.rsqrt(jnp.mean(z * z, axis=-1, keepdims=True) + 1e-8)
+
+
+def mapping(cfg: StyleGAN2Config, params, z):
+    """Mapping network ``z -> w`` (PixelNorm then ``n_mlp`` equalised linear + lrelu).
+
+    Args:
+      z: [..., style_dim]. Returns w: [..., style_dim].
+    """
+    x = pixel_norm(z)
+    scale = cfg.lr_mlp / math.sqrt(cfg.style_dim)
+    for layer in params["mapping"]:
+        x = _lrelu(x @ (layer["w"] * scale), layer["b"] * cfg.lr_mlp)
+    return x
+
+
+def truncate(w, w_avg, psi):
+    """Truncation trick: ``w_avg + psi * (w - w_avg)``; ``w`` of any leading shape."""
+    return w_avg + psi * (w - w_avg)
+
+
+def broadcast_w(cfg: StyleGAN2Config, w):
+    """Repeats ``w`` [B, D] into W+ [B, n_latent, D]."""
+    return jnp.repeat(w[:, None, :], cfg.n_latent, axis=1)
+
+
+def mix_styles(cfg: StyleGAN2Config, w1, w2, inject_index: int):
+    """Style mixing: W+ slots ``< inject_index`` from ``w1``, the rest from ``w2`` ([B, D] each)."""
+    n = cfg.n_latent
+    return jnp.concatenate([jnp.repeat(w1[:, None], inject_index, 1),
+                            jnp.repeat(w2[:, None], n - inject_index, 1)], axis=1)
+
+
+def _style(layer, w):
+    """Per-input-channel style [B, Cin] from w [B, D] (EqualLinear, lr_mul 1, bias init 1)."""
+    d = layer["mod_w"].shape[0]
+    return w @ (layer["mod_w"] * (1.0 / math.sqrt(d))) + layer["mod_b"]
+
+
+def _modulated_conv(layer, x, w, demodulate=True, upsample=False):
+    """Modulated convolution with shared weights: modulate the input, convolve, demodulate the
+    output; equal to rosinality's grouped form. x: [B, H, W, Cin], w: [B, D]."""
+    weight = layer["weight"]
+    kh, _, cin, _ = weight.shape
+    weight = weight * (1.0 / math.sqrt(cin * kh * kh))
+    style = _style(layer, w)
+    x = x * style[:, None, None, :]
+    if upsample:
+        y = lax.conv_general_dilated(
+            x, weight[::-1, ::-1], window_strides=(1, 1), padding=((kh - 1, kh - 1),) * 2,
+            lhs_dilation=(2, 2), dimension_numbers=_DN)
+        p = (len(_BLUR) - 2) - (kh - 1)
+        y = upfirdn2d(y, _blur_kernel(np.float64, 4.0), pad=((p + 1) // 2 + 1, p // 2 + 1))
+    else:
+        y = lax.conv_general_dilated(x, weight, (1, 1), ((kh // 2, kh // 2),) * 2,
+                                     dimension_numbers=_DN)
+    if demodulate:
+        wsq = jnp.sum(weight * weight, axis=(0, 1))  # [Cin, Cout]
+        y = y * lax.rsqrt((style * style) @ wsq + 1e-8)[:, None, None, :]
+    return y
+
+
+def _styled_conv(layer, x, w, noise, upsample):
+    y = _modulated_conv(layer, x, w, upsample=upsample)
+    y = y + layer["noise_strength"] * noise
+    return _lrelu(y, layer["bias"])
+
+
+def _to_rgb(layer, x, w, skip):
+    y = _modulated_conv(layer, x, w, demodulate=False) + layer["bias"]
+    if skip is not None:
+        y = y + upfirdn2d(skip, _blur_kernel(np.float64, 4.0), up=2, pad=(2, 1))
+    return y
+
+
+def _layer_step(cfg, params, state: SynthesisState, ws, noise, k):
+    x, skip = state
+    x = _styled_conv(params["convs"][k], x, ws[:, k], noise[k], upsample=k % 2 == 1)
+    if k % 2 == 0:
+        skip = _to_rgb(params["to_rgbs"][k // 2], x, ws[:, k + 1], skip)
+    return SynthesisState(x, skip)
+
+
+def _resolve_noise(cfg, params, noise):
+    noise = params["noise"] if noise is None else noise
+    if len(noise) != cfg.num_layers:
+        raise ValueError(f"expected {cfg.num_layers} noise maps, got {len(noise)}")
+    return noise
+
+
+def initial_state(params, batch: int, const=None) -> SynthesisState:
+    """The synthesis input: the learned constant [4, 4, C] broadcast to the batch, or ``const``
+    [B, 4, 4, C] when a method replaces it (e.g. SPHInX's content head or the S space)."""
+    if const is None:
+        const = jnp.broadcast_to(params["const"], (batch,) + params["const"].shape)
+    return SynthesisState(const, None)
+
+
+def synthesis_features(cfg: StyleGAN2Config, params, ws, noise=None, stop: int | None = None,
+                       const=None) -> SynthesisState:
+    """Runs convs ``0 .. stop-1`` (and their ToRGBs).
+
+    Args:
+      ws: W+ [B, n_latent, D].
+      noise: ``num_layers`` maps [B or 1, H_k, W_k, 1]; ``None`` uses the checkpoint's buffers.
+      stop: number of convs to run (default all).
+      const: optional replacement for the constant input, [B, 4, 4, C4].
+    """
+    noise = _resolve_noise(cfg, params, noise)
+    stop = cfg.num_layers if stop is None else stop
+    state = initial_state(params, ws.shape[0], const)
+    for k in range(stop):
+        state = _layer_step(cfg, params, state, ws, noise, k)
+    return state
+
+
+def synthesis_from_features(cfg: StyleGAN2Config, params, state: SynthesisState, ws, noise=None,
+                            start: int = 0):
+    """Runs convs ``start ..`` from ``state`` and returns the image [B, size, size, 3]."""
+    noise = _resolve_noise(cfg, params, noise)
+    for k in range(start, cfg.num_layers):
+        state = _layer_step(cfg, params, state, ws, noise, k)
+    return state.skip
+
+
+def synthesis(cfg: StyleGAN2Config, params, ws, noise=None, const=None):
+    """Image [B, size, size, 3] from W+ [B, n_latent, D]; see :func:`synthesis_features`."""
+    return synthesis_features(cfg, params, ws, noise, const=const).skip
+
+
+def generate(cfg: StyleGAN2Config, params, z, noise=None, truncation: float = 1.0, z2=None,
+             inject_index: int | None = None):
+    """Images from Z [B, D] as rosinality's ``g([z])`` (optionally ``g([z, z2], inject_index)``),
+    with truncation towards ``params['w_avg']``."""
+    w = truncate(mapping(cfg, params, z), params["w_avg"], truncation)
+    if z2 is None:
+        ws = broadcast_w(cfg, w)
+    else:
+        w2 = truncate(mapping(cfg, params, z2), params["w_avg"], truncation)
+        ws = mix_styles(cfg, w, w2, inject_index)
+    return synthesis(cfg, params, ws, noise)
+
+
+def random_noise(cfg: StyleGAN2Config, key, batch: int = 1):
+    """Fresh N(0, 1) noise maps [batch, H_k, W_k, 1], one per layer."""
+    keys = jax.random.split(key, cfg.num_layers)
+    return [jax.random.normal(k, (batch,) + s) for k, s in zip(keys, cfg.noise_shapes)]
+
+
+def init_params(cfg: StyleGAN2Config, key, w_avg_samples: int = 4096):
+    """Random weights with rosinality's initialisation (weights N(0, 1), modulation bias 1,
+    other biases and noise strengths 0), fresh noise buffers and ``w_avg`` from the mapping."""
+    d = cfg.style_dim
+    keys = iter(jax.random.split(key, 4 * cfg.num_layers + cfg.n_mlp + 8))
+    normal = lambda shape: jax.random.normal(next(keys), shape)
+    params = {
+        "mapping": [{"w": normal((d, d)) / cfg.lr_mlp, "b": jnp.zeros((d,))}
+                    for _ in range(cfg.n_mlp)],
+        "const": normal((4, 4, cfg.channels[0])),
+    }
+    convs, to_rgbs = [], []
+    for k in range(cfg.num_layers):
+        cin = cfg.channels[(k - 1) // 2 if k % 2 else k // 2]
+        cout = cfg.channels[(k + 1) // 2]
+        convs.append({"weight": normal((3, 3, cin, cout)), "mod_w": normal((d, cin)),
+                      "mod_b": jnp.ones((cin,)), "noise_strength": jnp.zeros(()),
+                      "bias": jnp.zeros((cout,))})
+        if k % 2 == 0:
+            to_rgbs.append({"weight": normal((1, 1, cout, 3)), "mod_w": normal((d, cout)),
+                            "mod_b": jnp.ones((cout,)), "bias": jnp.zeros((3,))})
+    params["convs"], params["to_rgbs"] = convs, to_rgbs
+    params["noise"] = [n[0] for n in random_noise(cfg, next(keys))]
+    params["w_avg"] = jnp.zeros((d,))
+    params["w_avg"] = jnp.mean(mapping(cfg, params, normal((w_avg_samples, d))), axis=0)
+    return params
+
+
+def w_stats(cfg: StyleGAN2Config, params, key, n: int = 10000):
+    """Mean [D] and scalar spread ``sqrt(mean ||w - mean||^2)`` of W, as the StyleGAN2 projector."""
+    w = mapping(cfg, params, jax.random.normal(key, (n, cfg.style_dim)))
+    mean = jnp.mean(w, axis=0)
+    return mean, jnp.sqrt(jnp.mean(jnp.sum((w - mean) ** 2, axis=-1)))
+
+
+def config_from_params(params, lr_mlp: float = 0.01) -> StyleGAN2Config:
+    """Infers the static architecture from a params pytree's shapes."""
+    convs = params["convs"]
+    channels = [np.shape(convs[0]["weight"])[-1]]
+    channels += [np.shape(convs[k]["weight"])[-1] for k in range(1, len(convs), 2)]
+    style_dim = np.shape(params["mapping"][0]["w"])[0]
+    size = 2 ** (len(channels) + 1)
+    return StyleGAN2Config(size, int(style_dim), len(params["mapping"]),
+                           tuple(int(c) for c in channels), lr_mlp)
+
+
+def param_shapes_check(cfg: StyleGAN2Config, params, where: str = "params") -> None:
+    """Raises ValueError naming the first array whose shape does not fit ``cfg``."""
+    expected = jax.eval_shape(lambda k: init_params(cfg, k, w_avg_samples=2),
+                              jax.random.PRNGKey(0))
+    got = jax.tree_util.tree_map(np.shape, params)
+    exp = jax.tree_util.tree_map(lambda s: tuple(s.shape), expected)
+    flat_got = jax.tree_util.tree_flatten_with_path(got, is_leaf=lambda x: isinstance(x, tuple))[0]
+    flat_exp = dict(jax.tree_util.tree_flatten_with_path(
+        exp, is_leaf=lambda x: isinstance(x, tuple))[0])
+    if len(flat_got) != len(flat_exp):
+        raise ValueError(f"{where}: {len(flat_got)} arrays, expected {len(flat_exp)} for {cfg}")
+    for path, shape in flat_got:
+        if flat_exp.get(path) != tuple(shape):
+            raise ValueError(f"{where}: {jax.tree_util.keystr(path)} has shape {tuple(shape)}, "
+                             f"expected {flat_exp.get(path)}")
+
+
+def as_dtype(tree, dtype):
+    """Casts every floating array of a pytree (e.g. to float64 for parity checks)."""
+    return jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a, dtype) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
+        else a, tree)
+

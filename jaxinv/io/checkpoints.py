@@ -1,0 +1,181 @@
+"""Reading untrusted PyTorch checkpoints and saving/restoring params pytrees with orbax.
+
+PyTorch files are only ever read with ``torch.load(..., weights_only=True)``, PyTorch's restricted
+unpickler: it rebuilds tensors and plain containers and refuses every other global, so a crafted
+pickle cannot run code. Every failure is raised as :class:`CheckpointError` naming the file and
+what was expected.
+
+A converted checkpoint is a directory ``OUTPUT_DIR`` holding ``params/`` (an orbax checkpoint of
+the params pytree, flattened to ``'a.0.b'`` keys) and ``meta.json`` (the family, its static
+architecture and where it came from).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Mapping
+
+import numpy as np
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file or directory that cannot be used; the message names the file."""
+
+
+def load_torch_file(path: str, what: str) -> Any:
+    """Loads a PyTorch file with the restricted unpickler, onto the CPU.
+
+    Args:
+      path: the file.
+      what: what the caller expects there, used in error messages (e.g. "a rosinality
+        StyleGAN2 checkpoint {'g_ema': state_dict, 'latent_avg': tensor}").
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such file (expected {what})")
+    try:
+        import torch
+    except ImportError as e:
+        raise CheckpointError(
+            f"{path}: reading PyTorch files needs torch; install it with "
+            f"`pip install 'jaxinv[convert]'`") from e
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types: UnpicklingError, RuntimeError, EOFError
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: cannot be read as {what}; it is corrupt, truncated, not a PyTorch file, "
+            f"or holds objects other than tensors and plain containers, which are refused "
+            f"for safety ({type(e).__name__}: {first_line})") from None
+
+
+def state_dict_to_numpy(state: Mapping[str, Any], path: str, what: str) -> dict[str, np.ndarray]:
+    """Converts a mapping of tensors to float32/int numpy arrays, checking every value is a tensor."""
+    import torch
+
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: expected {what}, found a {type(state).__name__}")
+    out = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"{path}: expected {what}; entry {key!r} is a {type(value).__name__}, not a tensor")
+        array = value.detach().cpu()
+        if array.is_floating_point():
+            array = array.float()
+        out[str(key)] = array.numpy()
+    return out
+
+
+def require_keys(state: Mapping[str, Any], keys, path: str, what: str) -> None:
+    missing = [k for k in keys if k not in state]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise CheckpointError(f"{path}: not {what}; missing keys {shown}")
+
+
+def flatten_tree(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """Flattens nested dicts/lists of arrays to ``{'a.0.b': array}``."""
+    if isinstance(tree, Mapping):
+        items = tree.items()
+    elif isinstance(tree, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(tree))
+    else:
+        return {prefix: np.asarray(tree)}
+    flat = {}
+    for key, value in items:
+        key = str(key)
+        if "." in key:
+            raise ValueError(f"tree key {key!r} must not contain '.'")
+        flat.update(flatten_tree(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def unflatten_tree(flat: Mapping[str, Any]) -> Any:
+    """Inverse of :func:`flatten_tree`: numeric keys become list indices."""
+    root: dict = {}
+    for path, value in flat.items():
+        node = root
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = np.asarray(value)
+
+    def listify(node):
+        if not isinstance(node, dict):
+            return node
+        node = {k: listify(v) for k, v in node.items()}
+        if node and all(k.isdigit() for k in node):
+            return [node[str(i)] for i in range(len(node))]
+        return node
+
+    return listify(root)
+
+
+def _write_orbax(path: str, flat: dict[str, np.ndarray]) -> None:
+    import orbax.checkpoint as ocp
+
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(os.path.abspath(path), flat)
+        checkpointer.wait_until_finished()
+
+
+def save_params(directory: str, params: Any, meta: Mapping[str, Any]) -> None:
+    """Writes ``params`` (orbax) and ``meta`` (JSON) to ``directory`` atomically.
+
+    The directory is assembled beside its destination and renamed into place, so a crash never
+    leaves a half-written checkpoint under the final name. An existing directory is replaced.
+    """
+    directory = os.path.abspath(directory)
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(directory) + "-", dir=parent)
+    try:
+        _write_orbax(os.path.join(staging, "params"), flatten_tree(params))
+        with open(os.path.join(staging, "meta.json"), "w") as f:
+            json.dump(dict(meta), f, indent=1, sort_keys=True)
+        if os.path.exists(directory):
+            old = directory + ".old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
+    """Restores ``(params, meta)`` written by :func:`save_params`.
+
+    Args:
+      directory: an OUTPUT_DIR written by a converter (or by :func:`save_params`).
+      family: if given, the ``meta['family']`` the caller needs (e.g. ``'stylegan2'``).
+    """
+    meta_path = os.path.join(directory, "meta.json")
+    params_path = os.path.join(directory, "params")
+    if not os.path.isfile(meta_path) or not os.path.isdir(params_path):
+        raise CheckpointError(
+            f"{directory}: not a converted jaxinv checkpoint (expected meta.json and params/ "
+            f"written by a script in converters/)")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{meta_path}: unreadable checkpoint metadata ({e})") from None
+    if family is not None and meta.get("family") != family:
+        raise CheckpointError(
+            f"{directory}: holds a {meta.get('family')!r} checkpoint, expected {family!r}")
+    import orbax.checkpoint as ocp
+
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            flat = checkpointer.restore(os.path.abspath(params_path))
+    except Exception as e:
+        raise CheckpointError(
+            f"{params_path}: cannot restore the orbax params ({type(e).__name__}: {e})") from None
+    return unflatten_tree({k: np.asarray(v) for k, v in flat.items()}), meta
