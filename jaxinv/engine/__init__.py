@@ -1,0 +1,13 @@
+"""The optimisation engine: knows nothing about any paper.
+
+``schedules`` builds learning-rate schedules, ``optimizers`` per-variable optax optimisers,
+``regularizers`` the common latent/noise penalties and projections, ``loop`` the jit-compiled,
+``lax.scan``-ned, ``vmap``-ped per-image optimisation with its non-finite guard.
+"""
+
+from jaxinv.engine.loop import DivergenceError, EngineState, Result, check_finite, optimize
+from jaxinv.engine.optimizers import build_optimizer
+from jaxinv.engine.schedules import make_schedule
+
+__all__ = ["DivergenceError", "EngineState", "Result", "check_finite", "optimize",
+           "build_optimizer", "make_schedule"]

@@ -1,0 +1,145 @@
+"""Per-image gradient optimisation over an arbitrary pytree of variables.
+
+One image's problem is ``loss_fn(variables, data, context, key, step) -> (loss, aux)``: the
+variables are optimised, ``data`` holds that image's arrays (target, mask, operator params),
+``context`` what the batch shares (generator and LPIPS params: passed to ``jit`` as arguments,
+never closed over, so XLA does not constant-fold them), ``key`` a fresh key for this step and
+image, ``aux`` a dict of scalars recorded every step. The step loop is a ``lax.scan``; the batch
+is a ``vmap`` over variables, data and keys. Steps run in chunks so a caller can show progress
+and checkpoint between chunks; a chunk is one compiled call.
+
+Non-finite guard: a step whose loss or gradient is not finite is not applied; the image's
+variables stay at their last finite values, its ``diverged_at`` records that step and no later
+step changes it. :func:`check_finite` turns that into a :class:`DivergenceError` naming the image
+and step, so NaN images are never written.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+class EngineState(NamedTuple):
+    """Batched optimisation state: every leaf has a leading batch axis."""
+
+    variables: Any
+    opt_state: Any
+    diverged_at: jax.Array  # [B] int32, -1 while finite
+
+
+class Result(NamedTuple):
+    variables: Any          # final variables, batched
+    losses: np.ndarray      # [B, steps]
+    aux: dict               # name -> [B, steps]
+    diverged_at: np.ndarray  # [B], -1 where every step was finite
+
+
+class DivergenceError(FloatingPointError):
+    """Raised by :func:`check_finite`; ``.images`` lists ``(name, step)`` pairs."""
+
+    def __init__(self, images):
+        self.images = list(images)
+        shown = ", ".join(f"{name} at step {step}" for name, step in self.images)
+        super().__init__(f"non-finite loss or gradient: {shown}")
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def init_state(optimizer: optax.GradientTransformation, variables) -> EngineState:
+    """Optimiser state for batched ``variables``."""
+    batch = jax.tree_util.tree_leaves(variables)[0].shape[0]
+    return EngineState(variables, jax.vmap(optimizer.init)(variables),
+                       jnp.full((batch,), -1, jnp.int32))
+
+
+def _one_image_steps(loss_fn, optimizer, project, variables, opt_state, diverged_at, data,
+                     context, key, start, num_steps):
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def step(carry, i):
+        variables, opt_state, diverged_at = carry
+        t = start + i
+        (loss, aux), grads = grad_fn(variables, data, context, jax.random.fold_in(key, t), t)
+        updates, new_opt = optimizer.update(grads, opt_state, variables)
+        new_vars = optax.apply_updates(variables, updates)
+        if project is not None:
+            new_vars = project(new_vars, context)
+        ok = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_vars) & (diverged_at < 0)
+        keep = lambda new, old: jax.tree_util.tree_map(
+            lambda a, b: jnp.where(ok, a, b), new, old)
+        diverged_at = jnp.where((diverged_at < 0) & ~ok, t, diverged_at)
+        carry = (keep(new_vars, variables), keep(new_opt, opt_state), diverged_at)
+        return carry, (loss, aux)
+
+    (variables, opt_state, diverged_at), (losses, aux) = jax.lax.scan(
+        step, (variables, opt_state, diverged_at), jnp.arange(num_steps))
+    return variables, opt_state, diverged_at, losses, aux
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "project", "num_steps"))
+def run_chunk(state: EngineState, data, context, keys, start, *, loss_fn, optimizer, project,
+              num_steps: int):
+    """Runs ``num_steps`` steps from step ``start`` for the whole batch.
+
+    Returns ``(state, losses [B, num_steps], aux {name: [B, num_steps]})``.
+    """
+    one = functools.partial(_one_image_steps, loss_fn, optimizer, project)
+    variables, opt_state, diverged_at, losses, aux = jax.vmap(
+        one, in_axes=(0, 0, 0, 0, None, 0, None, None))(
+        state.variables, state.opt_state, state.diverged_at, data, context, keys, start,
+        num_steps)
+    return EngineState(variables, opt_state, diverged_at), losses, aux
+
+
+def optimize(loss_fn: Callable, optimizer: optax.GradientTransformation, variables, data, context,
+             keys, steps: int, project: Callable | None = None, chunk: int | None = None,
+             callback: Callable[[int, np.ndarray], None] | None = None) -> Result:
+    """Optimises a batch of images.
+
+    Args:
+      loss_fn: ``(variables, data, context, key, step) -> (scalar, {name: scalar})`` for one
+        image; must be hashable (a module-level function or a ``functools.partial`` of one).
+      optimizer: an optax transformation for one image's variables.
+      variables, data: pytrees with a leading batch axis B.
+      context: pytree shared by the batch (broadcast, not vmapped).
+      keys: one PRNG key per image [B, ...]; step t of image b uses ``fold_in(keys[b], t)``.
+      steps: total number of steps; ``chunk`` steps run per compiled call (default all).
+      project: optional ``(variables, context) -> variables`` applied after every step.
+      callback: called after each chunk with ``(steps_done, last_losses [B])``.
+    """
+    batch = jax.tree_util.tree_leaves(variables)[0].shape[0]
+    if len(keys) != batch:
+        raise ValueError(f"{len(keys)} keys for a batch of {batch} images")
+    state = init_state(optimizer, variables)
+    chunk = steps if not chunk else min(chunk, steps)
+    losses, aux, done = [], [], 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        state, chunk_losses, chunk_aux = run_chunk(
+            state, data, context, keys, jnp.int32(done), loss_fn=loss_fn, optimizer=optimizer,
+            project=project, num_steps=n)
+        losses.append(np.asarray(chunk_losses))
+        aux.append(jax.tree_util.tree_map(np.asarray, chunk_aux))
+        done += n
+        if callback is not None:
+            callback(done, losses[-1][:, -1])
+    aux = {k: np.concatenate([a[k] for a in aux], axis=1) for k in aux[0]} if aux else {}
+    return Result(state.variables, np.concatenate(losses, axis=1) if losses else
+                  np.zeros((batch, 0)), aux, np.asarray(state.diverged_at))
+
+
+def check_finite(result: Result, names: Sequence[str] | None = None) -> None:
+    """Raises :class:`DivergenceError` naming every image whose optimisation diverged."""
+    bad = np.flatnonzero(result.diverged_at >= 0)
+    if bad.size:
+        names = names if names is not None else [f"image {b}" for b in range(len(result.diverged_at))]
+        raise DivergenceError([(names[b], int(result.diverged_at[b])) for b in bad])

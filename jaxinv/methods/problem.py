@@ -1,0 +1,87 @@
+"""What a method hands the engine, and the reconstruction loss every method shares.
+
+A :class:`Problem` describes one image's optimisation; all its functions are pure and take the
+shared ``context`` (generator params and friends) explicitly:
+
+- ``init(key, context) -> variables``: one image's starting variables (a dict of pytrees).
+- ``render(variables, context, key, step) -> image [1, H, W, 3]`` in [-1, 1].
+- ``penalty(variables, context, key, step) -> (scalar, {name: scalar})``: regularisers.
+- ``project(variables, context) -> variables`` or ``None``: applied after every step.
+- ``latents(variables, context) -> {name: array}``: what to save besides the variables (e.g. the
+  W+ a Z-space solution maps to).
+- ``learning_rates``: ``{variable name: {'lr', 'schedule', ...}}`` for
+  :func:`jaxinv.engine.build_optimizer`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+
+from jaxinv.losses import lpips as lpips_lib
+from jaxinv.losses import pixel
+from jaxinv.ops import Operator
+
+
+class Problem(NamedTuple):
+    init: Callable
+    render: Callable
+    penalty: Callable
+    project: Callable | None
+    latents: Callable
+    learning_rates: dict
+
+
+class LossWeights(NamedTuple):
+    """Weights of the data terms; LPIPS is computed on images area-downsampled to
+    ``lpips_size`` when larger, with backbone ``lpips_net`` (params in ``context['lpips']``)."""
+
+    mse: float = 1.0
+    l1: float = 0.0
+    lpips: float = 0.0
+    lpips_net: str = "vgg"
+    lpips_size: int = 256
+
+
+def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, context):
+    """Weighted data terms of images x [B, H, W, 3] against measurements y (batched like x)
+    through ``operator`` with ``op_params``; returns ``(total [B], {name: [B]})``."""
+    y_hat = operator.apply(op_params, x)
+    terms = {}
+    if weights.mse:
+        terms["mse"] = (weights.mse, pixel.mse(y_hat, y))
+    if weights.l1:
+        terms["l1"] = (weights.l1, pixel.l1(y_hat, y))
+    if weights.lpips:
+        if not operator.image_like:
+            raise ValueError(f"LPIPS needs image-like measurements; {operator.name} gives vectors")
+        size = weights.lpips_size
+        terms["lpips"] = (weights.lpips, lpips_lib.distance(
+            weights.lpips_net, context["lpips"], lpips_lib.resize_for_lpips(y_hat, size),
+            lpips_lib.resize_for_lpips(y, size)))
+    total = sum(w * v for w, v in terms.values())
+    return total, {k: v for k, (_, v) in terms.items()}
+
+
+def reconstruction_loss(problem: Problem, operator: Operator, weights: LossWeights, variables,
+                        data, context, key, step):
+    """The engine's ``loss_fn`` for one image: data terms of the rendered image plus the
+    method's penalty. ``data = {'target': y, 'op': per-image operator params}`` (unbatched);
+    operator params shared by the batch (e.g. compressed-sensing matrices) are
+    ``context['op']``."""
+    k_render, k_penalty = jax.random.split(key)
+    x = problem.render(variables, context, k_render, step)
+    op_params = dict(context.get("op", {}))
+    op_params.update(jax.tree_util.tree_map(lambda a: a[None], data["op"]))
+    total, terms = data_terms(weights, operator, op_params, x, data["target"][None], context)
+    penalty, penalty_terms = problem.penalty(variables, context, k_penalty, step)
+    aux = {k: v[0] for k, v in terms.items()}
+    aux.update(penalty_terms)
+    return total[0] + penalty, aux
+
+
+def no_penalty(variables, context, key, step):
+    return 0.0, {}
+
+

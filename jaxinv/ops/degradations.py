@@ -1,0 +1,109 @@
+"""Pixel-space degradations: identity, grayscale, downsampling, inpainting masks, noise,
+brightness. Images x are [B, H, W, 3] in [-1, 1]."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+class Operator(NamedTuple):
+    """A forward operator ``y = apply(op_params, x)``.
+
+    ``adjoint(op_params, y)`` is given for linear operators (``None`` otherwise); ``image_like``
+    says whether y is an image [B, h, w, 3] (so image losses such as LPIPS apply to it).
+    """
+
+    name: str
+    apply: Callable[[Any, jax.Array], jax.Array]
+    adjoint: Callable[[Any, jax.Array], jax.Array] | None
+    image_like: bool = True
+
+    @property
+    def linear(self) -> bool:
+        return self.adjoint is not None
+
+
+def identity() -> Operator:
+    """y = x; self-adjoint."""
+    return Operator("identity", lambda p, x: x, lambda p, y: y)
+
+
+def grayscale() -> Operator:
+    """Luminance Y = 0.299 R + 0.587 G + 0.114 B replicated to 3 channels (so image losses
+    apply); adjoint ``A^T y = (sum_c y_c) * LUMA``."""
+
+    def apply(p, x):
+        return jnp.repeat(x @ LUMA[:, None], 3, axis=-1)
+
+    def adjoint(p, y):
+        return jnp.sum(y, axis=-1, keepdims=True) * LUMA
+
+    return Operator("grayscale", apply, adjoint)
+
+
+def downsample(factor: int, mode: str = "area") -> Operator:
+    """Downsampling by an integer ``factor``: ``'area'`` averages f x f blocks (adjoint: replicate
+    and divide by f^2); ``'bicubic'`` is antialiased Keys-cubic resampling (``jax.image.resize``,
+    as PIL's bicubic), adjoint by exact linear transposition."""
+    if factor < 1 or int(factor) != factor:
+        raise ValueError(f"downsampling factor must be a positive integer, got {factor}")
+    f = int(factor)
+    if mode == "area":
+        def apply(p, x):
+            b, h, w, c = x.shape
+            return x.reshape(b, h // f, f, w // f, f, c).mean(axis=(2, 4))
+
+        def adjoint(p, y):
+            return jnp.repeat(jnp.repeat(y, f, axis=1), f, axis=2) / (f * f)
+    elif mode == "bicubic":
+        def apply(p, x):
+            b, h, w, c = x.shape
+            return jax.image.resize(x, (b, h // f, w // f, c), "cubic", antialias=True)
+
+        def adjoint(p, y):
+            b, h, w, c = y.shape
+            x0 = jax.ShapeDtypeStruct((b, h * f, w * f, c), y.dtype)
+            return jax.linear_transpose(lambda x: apply(p, x), x0)(y)[0]
+    else:
+        raise ValueError(f"downsampling mode must be 'area' or 'bicubic', got {mode!r}")
+    return Operator(f"downsample_x{f}_{mode}", apply, adjoint)
+
+
+def inpaint() -> Operator:
+    """Masking ``y = m * x`` with ``op_params = {'mask': m}`` [B or 1, H, W, 1], 1 = observed;
+    self-adjoint."""
+
+    def apply(p, x):
+        return x * p["mask"]
+
+    return Operator("inpaint", apply, apply)
+
+
+def brightness() -> Operator:
+    """Brightness shift ``y = x + op_params['delta']`` (affine, so no adjoint); the colour
+    transform pix2latent searches."""
+    return Operator("brightness", lambda p, x: x + p["delta"], None)
+
+
+def add_gaussian_noise(key, y, std: float):
+    """Measurement noise ``y + std * N(0, 1)``."""
+    return y + std * jax.random.normal(key, y.shape, y.dtype)
+
+
+def build(name: str, **kwargs) -> Operator:
+    """Operator by config name: identity, grayscale, downsample, inpaint, compressed_sensing,
+    brightness."""
+    from jaxinv.ops.circulant import compressed_sensing
+
+    factories = {"identity": identity, "grayscale": grayscale, "downsample": downsample,
+                 "inpaint": inpaint, "brightness": brightness,
+                 "compressed_sensing": compressed_sensing}
+    if name not in factories:
+        raise ValueError(f"unknown degradation {name!r}; choose one of {sorted(factories)}")
+    return factories[name](**kwargs)
