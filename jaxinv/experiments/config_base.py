@@ -52,3 +52,23 @@ def base_config() -> ConfigDict:
 
 
 
+
+
+def baseline_config(name: str, space: str, steps: int, latent_lr: float, schedule: str,
+                    noise_lr: float = 0.0, const_lr: float = 0.0, mse: float = 1.0,
+                    lpips: float = 1.0, **method) -> ConfigDict:
+    """A StyleGAN2 baseline: ``space`` and the method flags, with its learning rates and loss."""
+    c = base_config()
+    c.name = name
+    c.output_dir = "runs/" + name
+    c.steps = steps
+    c.method.space = space
+    c.method.optimize_noise = noise_lr > 0
+    c.method.optimize_const = const_lr > 0
+    c.method.update(method)
+    c.lr.latent = lr_spec(latent_lr, schedule)
+    c.lr.noise = lr_spec(noise_lr, schedule)
+    c.lr.const = lr_spec(const_lr, schedule)
+    c.loss.mse = mse
+    c.loss.lpips = lpips
+    return c

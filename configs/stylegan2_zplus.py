@@ -1,0 +1,9 @@
+"""Z+-space inversion: one z per W+ slot, each through the mapping network, Adam lr 0.05 with the
+projector's ramp, MSE + LPIPS-VGG, 2000 steps. Needs ``--config.lpips.path`` (or
+``--config.loss.lpips=0``)."""
+
+from jaxinv.experiments.config_base import baseline_config
+
+
+def get_config():
+    return baseline_config("stylegan2_zplus", "z+", steps=2000, latent_lr=0.05, schedule="ramp")

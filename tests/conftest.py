@@ -1,0 +1,49 @@
+"""Shared fixtures: the reference data in ../shared and small generators."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("JAXINV_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+FIXTURES = os.path.join(SHARED, "fixtures")
+DATA = os.path.join(SHARED, "data")
+
+
+def shared_path(*parts):
+    """Path under ../shared, skipping the test with the reason when it is absent."""
+    path = os.path.join(SHARED, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"reference data {path} is absent (../shared beside the repo, or set "
+                    f"JAXINV_SHARED)")
+    return path
+
+
+def nhwc(a):
+    return np.transpose(np.asarray(a), (0, 2, 3, 1))
+
+
+def rel_err(port, ref):
+    """max|port - ref| / max|ref|, the parity criterion of ../shared/README.md."""
+    ref = np.asarray(ref, np.float64)
+    return float(np.max(np.abs(np.asarray(port, np.float64) - ref)) / np.max(np.abs(ref)))
+
+
+@pytest.fixture
+def x64():
+    """Runs the test with jax_enable_x64, restoring the previous setting."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture(scope="session")
+def small_stylegan2():
+    """A 16px StyleGAN2 with random weights: (cfg, params)."""
+    from jaxinv.generators import stylegan2
+
+    cfg = stylegan2.StyleGAN2Config(size=16, style_dim=32, n_mlp=2, channels=(32, 32, 32))
+    return cfg, stylegan2.init_params(cfg, jax.random.PRNGKey(0))
