@@ -142,3 +142,12 @@ def test_z_spaces_lower_the_loss(small_stylegan2, space):
     res, _, _ = _recover(cfg, params, spec, lr, 60, ws)
     assert res.losses[0, -1] < 0.5 * res.losses[0, 0]
     assert set(res.variables) == {"latent", "noise", "const"}
+
+
+def test_clamp_projection_holds_every_step(small_stylegan2):
+    cfg, params = small_stylegan2
+    ws = sg.broadcast_w(cfg, sg.mapping(cfg, params, 3.0 * jnp.ones((1, cfg.style_dim))))
+    spec = baselines.Space("z", clamp=0.5, steps=30)
+    res, _, _ = _recover(cfg, params, spec, {"latent": {"lr": 0.2}}, 30, ws)
+    assert float(jnp.max(jnp.abs(res.variables["latent"]))) <= 0.5 + 1e-7
+    assert float(jnp.max(jnp.abs(res.variables["latent"]))) > 0.49  # the target pulls outward

@@ -41,7 +41,7 @@ def base_config() -> ConfigDict:
     c.method = ConfigDict(dict(
         name="stylegan2", space="w+", optimize_noise=False, optimize_const=False,
         noise_regularize=0.0, normalize_noise=False, latent_noise=0.0, latent_noise_ramp=0.75,
-        truncation_weight=0.0))
+        truncation_weight=0.0, clamp=0.0))
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0)))
     c.optimizer = "adam"
     c.loss = ConfigDict(dict(mse=1.0, l1=0.0, lpips=0.0, lpips_size=256))

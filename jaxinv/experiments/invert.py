@@ -185,7 +185,7 @@ def build_problem(config, cfg):
         space=m.space, optimize_noise=m.optimize_noise, optimize_const=m.optimize_const,
         noise_regularize=m.noise_regularize, normalize_noise=m.normalize_noise,
         latent_noise=m.latent_noise, latent_noise_ramp=m.latent_noise_ramp,
-        truncation_weight=m.truncation_weight, steps=config.steps)
+        truncation_weight=m.truncation_weight, clamp=m.clamp, steps=config.steps)
     try:
         return baselines.build(cfg, spec, config.lr.to_dict())
     except ValueError as e:
@@ -216,7 +216,32 @@ def _latent_error(wplus, truth, w_avg):
     return float(num / max(den, 1e-12))
 
 
-def _invert_batch(config, cfg, context, problem, operator, per_image_op, batch, indices, lpips_net):
+class Solver(NamedTuple):
+    """What every batch of a run shares; built once so ``jit`` compiles once per run."""
+
+    problem: object
+    operator: object
+    per_image_op: object
+    loss_fn: object
+    optimizer: object
+
+
+def build_solver(config, context, problem, operator, per_image_op) -> Solver:
+    import jax
+
+    from jaxinv import engine
+    from jaxinv.methods.problem import LossWeights, reconstruction_loss
+
+    one = jax.eval_shape(lambda k: problem.init(k, context), jax.random.PRNGKey(0))
+    optimizer = engine.build_optimizer(one, problem.learning_rates, config.steps,
+                                       config.optimizer)
+    weights = LossWeights(config.loss.mse, config.loss.l1, config.loss.lpips, config.lpips.net,
+                          config.loss.lpips_size)
+    loss_fn = functools.partial(reconstruction_loss, problem, operator, weights)
+    return Solver(problem, operator, per_image_op, loss_fn, optimizer)
+
+
+def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
     """Optimises one batch; returns a record per target (and writes their outputs)."""
     import jax
     import jax.numpy as jnp
@@ -225,11 +250,11 @@ def _invert_batch(config, cfg, context, problem, operator, per_image_op, batch, 
     from jaxinv import engine, metrics
     from jaxinv.io.checkpoints import save_params
     from jaxinv.io.images import save_image
-    from jaxinv.methods.problem import LossWeights, reconstruction_loss
     from jaxinv.ops import add_gaussian_noise
     from jaxinv.report.grids import comparison
     from jaxinv.report.tables import write_json
 
+    problem, operator, per_image_op = solver.problem, solver.operator, solver.per_image_op
     out = os.path.abspath(config.output_dir)
     n_real = len(batch)
     pad = config.batch_size - n_real
@@ -248,12 +273,6 @@ def _invert_batch(config, cfg, context, problem, operator, per_image_op, batch, 
         y = jax.vmap(lambda k, yi: add_gaussian_noise(k, yi, config.degradation.noise_std))(
             noise_keys, y)
     variables = jax.vmap(lambda k: problem.init(k, context))(keys)
-    optimizer = engine.build_optimizer(
-        jax.tree_util.tree_map(lambda a: a[0], variables), problem.learning_rates, config.steps,
-        config.optimizer)
-    weights = LossWeights(config.loss.mse, config.loss.l1, config.loss.lpips, config.lpips.net,
-                          config.loss.lpips_size)
-    loss_fn = functools.partial(reconstruction_loss, problem, operator, weights)
     names = [t.name for t in batch]
     bar = tqdm(total=config.steps, desc=", ".join(names)[:60], unit="step", file=sys.stderr,
                disable=not config.progress)
@@ -263,7 +282,7 @@ def _invert_batch(config, cfg, context, problem, operator, per_image_op, batch, 
         bar.set_postfix(loss=f"{float(np.mean(last[:n_real])):.4g}")
 
     start = time.time()
-    result = engine.optimize(loss_fn, optimizer, variables, {"target": y, "op": op_data}, context,
+    result = engine.optimize(solver.loss_fn, solver.optimizer, variables, {"target": y, "op": op_data}, context,
                              keys, config.steps, project=problem.project, chunk=config.chunk,
                              callback=progress)
     bar.close()
@@ -363,10 +382,11 @@ def run(config) -> list[dict]:
                                "error": t.error, "psnr": None, "ssim": None, "lpips": None,
                                "loss": None, "steps": 0, "seconds": 0.0}
     todo = [i for i, t in enumerate(targets) if t.name not in records]
+    solver = build_solver(config, context, problem, operator, per_image_op)
     for start in range(0, len(todo), config.batch_size):
         idx = todo[start:start + config.batch_size]
-        batch_records = _invert_batch(config, cfg, context, problem, operator, per_image_op,
-                                      [targets[i] for i in idx], idx, lpips_net)
+        batch_records = _invert_batch(config, context, solver, [targets[i] for i in idx], idx,
+                                      lpips_net)
         for r in batch_records:
             records[r["image"]] = r
         write_run_outputs(config, out, targets, records, notes)

@@ -43,6 +43,7 @@ class Space(NamedTuple):
     latent_noise: float = 0.0          # projector: initial std of noise on w, times w_std
     latent_noise_ramp: float = 0.75    # fraction of steps over which it decays (quadratically)
     truncation_weight: float = 0.0     # penalty ||w - w_avg||^2
+    clamp: float = 0.0                 # if > 0, project the latent onto [-clamp, clamp]
     steps: int = 1000
 
 
@@ -97,9 +98,12 @@ def _penalty(cfg, spec, variables, context, key, step):
     return total, terms
 
 
-def _project(variables, context):
+def _project(spec, variables, context):
     variables = dict(variables)
-    variables["noise"] = regularizers.normalize_noise(variables["noise"])
+    if spec.optimize_noise and spec.normalize_noise:
+        variables["noise"] = regularizers.normalize_noise(variables["noise"])
+    if spec.clamp:
+        variables["latent"] = regularizers.clamp(variables["latent"], -spec.clamp, spec.clamp)
     return variables
 
 
@@ -118,5 +122,6 @@ def build(cfg: stylegan2.StyleGAN2Config, spec: Space, learning_rates: dict) -> 
     bind = lambda f: functools.partial(f, cfg, spec)
     return Problem(
         init=bind(_init), render=bind(_render), penalty=bind(_penalty),
-        project=_project if spec.optimize_noise and spec.normalize_noise else None,
+        project=functools.partial(_project, spec)
+        if (spec.optimize_noise and spec.normalize_noise) or spec.clamp else None,
         latents=bind(_latents), learning_rates=rates)
