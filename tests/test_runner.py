@@ -142,3 +142,39 @@ def test_real_images_with_converted_checkpoint_and_lpips(tmp_path):
         assert r["status"] == "ok" and r["lpips"] is not None and r["lpips"] > 0
         curve = json.loads((tmp_path / "out" / "images" / name / "record.json").read_text())
         assert curve["loss_curve"][-1] < curve["loss_curve"][0]
+
+
+CONFIGS = sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".py"))
+
+
+@pytest.fixture(scope="module")
+def vgg_lpips_dir(tmp_path_factory):
+    """LPIPS-VGG converted from the fixtures (real linear layers, random backbone): fine for
+    exercising the configs, not for measuring."""
+    pytest.importorskip("torch", reason="converting the fixtures needs torch")
+    out = tmp_path_factory.mktemp("lpips") / "vgg"
+    fixtures = shared_path("fixtures")
+    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"), "--net",
+                    "vgg", "--linear", os.path.join(fixtures, "lpips_linear_v0.1", "vgg.pth"),
+                    "--backbone",
+                    os.path.join(fixtures, "lpips_lpips014", "vgg_backbone_features_fp16.pth"),
+                    str(out)], check=True, capture_output=True, cwd=ROOT)
+    return str(out)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_runs(name, tmp_path, vgg_lpips_dir):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "configs", name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config()
+    c.output_dir = str(tmp_path)
+    c.builtin.size, c.builtin.channels, c.builtin.style_dim, c.builtin.n_mlp = 16, 16, 32, 2
+    c.steps, c.num_targets, c.batch_size, c.progress = 12, 1, 1, False
+    c.lpips.path = vgg_lpips_dir
+    (record,) = invert.run(c)
+    assert record["status"] == "ok" and record["lpips"] is not None
+    assert record["loss"] < json.loads(
+        (tmp_path / "images" / "target_000" / "record.json").read_text())["loss_curve"][0]

@@ -141,5 +141,6 @@ def check_finite(result: Result, names: Sequence[str] | None = None) -> None:
     """Raises :class:`DivergenceError` naming every image whose optimisation diverged."""
     bad = np.flatnonzero(result.diverged_at >= 0)
     if bad.size:
-        names = names if names is not None else [f"image {b}" for b in range(len(result.diverged_at))]
+        if names is None:
+            names = [f"image {b}" for b in range(len(result.diverged_at))]
         raise DivergenceError([(names[b], int(result.diverged_at[b])) for b in bad])

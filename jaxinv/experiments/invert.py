@@ -90,7 +90,8 @@ def load_lpips(config):
     if not config.lpips.path:
         if config.loss.lpips:
             raise ConfigError(
-                f"config.loss.lpips = {config.loss.lpips} needs an LPIPS backbone: convert one with "
+                f"config.loss.lpips = {config.loss.lpips} needs an LPIPS backbone: convert one "
+                f"with "
                 f"converters/lpips_torch.py (torchvision's "
                 f"{lpips.TORCHVISION_FILES[config.lpips.net]}) and set --config.lpips.path")
         return None, None
@@ -282,7 +283,8 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
         bar.set_postfix(loss=f"{float(np.mean(last[:n_real])):.4g}")
 
     start = time.time()
-    result = engine.optimize(solver.loss_fn, solver.optimizer, variables, {"target": y, "op": op_data}, context,
+    result = engine.optimize(solver.loss_fn, solver.optimizer, variables,
+                             {"target": y, "op": op_data}, context,
                              keys, config.steps, project=problem.project, chunk=config.chunk,
                              callback=progress)
     bar.close()

@@ -52,7 +52,7 @@ def load_torch_file(path: str, what: str) -> Any:
 
 
 def state_dict_to_numpy(state: Mapping[str, Any], path: str, what: str) -> dict[str, np.ndarray]:
-    """Converts a mapping of tensors to float32/int numpy arrays, checking every value is a tensor."""
+    """Converts a mapping of tensors to numpy (floats as float32), checking each is a tensor."""
     import torch
 
     if not isinstance(state, Mapping):

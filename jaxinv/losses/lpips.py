@@ -15,7 +15,6 @@ mean there instead of the plain mean.
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import flax.linen as nn
 import jax
@@ -194,7 +193,8 @@ def load(directory: str):
 
 
 def resize_for_lpips(x, size: int = 256):
-    """Area-downsamples images larger than ``size`` (as SPHInX and the projector do before LPIPS)."""
+    """Downsamples images larger than ``size`` for LPIPS (as SPHInX and the projector do): block
+    averaging when ``size`` divides the resolution, antialiased linear resampling otherwise."""
     h = x.shape[1]
     if h <= size:
         return x
