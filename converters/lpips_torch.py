@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxinv.io.checkpoints import CheckpointError, load_torch_file, save_params, state_dict_to_numpy
+import jax
+
+from jaxinv.io.checkpoints import (CheckpointError, check_shapes, load_torch_file, save_params,
+                                   state_dict_to_numpy)
 from jaxinv.losses import lpips
 
 
@@ -49,13 +52,8 @@ def convert(net: str, linear_path: str, backbone_path: str | None = None) -> dic
             params["backbone"] = lpips.backbone_from_state_dict(net, sd)
         except KeyError as e:
             raise CheckpointError(f"{backbone_path}: not {what}; missing key {e.args[0]}") from None
-        import jax
-        import numpy as np
         expected = jax.eval_shape(lambda: lpips.random_params(net, jax.random.PRNGKey(0)))
-        got = jax.tree_util.tree_map(np.shape, params["backbone"])
-        want = jax.tree_util.tree_map(lambda s: s.shape, expected["backbone"])
-        if got != want:
-            raise CheckpointError(f"{backbone_path}: layer shapes do not match torchvision's {net}")
+        check_shapes(params["backbone"], expected["backbone"], backbone_path)
     return params
 
 

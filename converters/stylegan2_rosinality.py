@@ -17,8 +17,8 @@ import sys
 import numpy as np
 
 from jaxinv.generators import stylegan2
-from jaxinv.io.checkpoints import (CheckpointError, load_torch_file, require_keys, save_params,
-                                   state_dict_to_numpy)
+from jaxinv.io.checkpoints import (CheckpointError, check_shapes, load_torch_file, require_keys,
+                                   save_params, state_dict_to_numpy)
 
 WHAT = "a rosinality StyleGAN2 checkpoint {'g_ema': state_dict, 'latent_avg': tensor}"
 
@@ -74,10 +74,7 @@ def convert_state_dict(sd: dict[str, np.ndarray], latent_avg, path: str = "<stat
         mean, _ = stylegan2.w_stats(cfg, params, jax.random.PRNGKey(0))
         latent_avg = np.asarray(mean)
     params["w_avg"] = np.asarray(latent_avg, np.float32).reshape(-1)
-    try:
-        stylegan2.param_shapes_check(cfg, params, where=path)
-    except ValueError as e:
-        raise CheckpointError(str(e)) from None
+    check_shapes(params, stylegan2.param_shapes(cfg), path)
     return cfg, params
 
 

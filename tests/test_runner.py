@@ -78,6 +78,19 @@ def test_cli_default_writes_outputs_and_resumes(tmp_path):
     assert len(again) == 3 and all(r["status"] == "ok" for r in again)
 
 
+def test_config_argument_after_colon(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxinv.experiments.invert",
+         f"--config={os.path.join(ROOT, 'configs', 'sphinx_ood_shift.py')}:scale=0.75,paper",
+         f"--config.output_dir={tmp_path}", "--config.steps=3", "--config.num_targets=1",
+         "--config.loss.lpips=0", "--config.report.robustness=False"] + TINY,
+        capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["method"]["preset"] == "paper"
+    assert config["target_transform"]["scale"] == 0.75
+
+
 def test_bad_checkpoint_is_one_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = _cli(TINY + [f"--config.checkpoint={tmp_path / 'empty'}",

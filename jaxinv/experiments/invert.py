@@ -60,12 +60,16 @@ def load_generator(config):
     import jax
 
     from jaxinv.generators import stylegan2
-    from jaxinv.io.checkpoints import load_params
+    from jaxinv.io.checkpoints import CheckpointError, check_shapes, load_params
 
     if config.checkpoint:
         params, meta = load_params(config.checkpoint, family="stylegan2")
-        cfg = stylegan2.StyleGAN2Config.from_dict(meta["config"])
-        stylegan2.param_shapes_check(cfg, params, where=config.checkpoint)
+        try:
+            cfg = stylegan2.StyleGAN2Config.from_dict(meta["config"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{config.checkpoint}/meta.json: no valid StyleGAN2 "
+                                  f"architecture ({type(e).__name__}: {e})") from None
+        check_shapes(params, stylegan2.param_shapes(cfg), config.checkpoint)
         return cfg, jax.tree_util.tree_map(np.asarray, params), []
     b = config.builtin
     cfg = stylegan2.StyleGAN2Config(b.size, b.style_dim, b.n_mlp, (b.channels,) * (
@@ -146,6 +150,43 @@ def _listed(spec: str, key: str) -> list[str]:
         raise ConfigError(f"{key}: {e}") from None
 
 
+_SHIFT_ARGS = {"rotate": "rotate_degrees", "scale": "scale", "translate": "translate_px"}
+
+
+def transform_targets(config, targets: list[Target]) -> list[Target]:
+    """Applies ``config.target_transform`` to every image, then, with ``config.attribute``,
+    replaces each image by its K variants [K, H, W, 3]. Known latents no longer describe a
+    transformed image, so they are dropped then."""
+    import jax.numpy as jnp
+
+    from jaxinv.ops import geometric_shift
+
+    t = config.target_transform
+    shifted = (t.rotate, t.scale, t.translate_px) != (0.0, 1.0, 0.0)
+    attr = config.attribute
+    if attr.transform and attr.transform not in _SHIFT_ARGS:
+        raise ConfigError(f"config.attribute.transform = {attr.transform!r}; choose one of "
+                          f"{sorted(_SHIFT_ARGS)} or ''")
+    if not shifted and not attr.transform:
+        return targets
+    out = []
+    for target in targets:
+        if target.image is None:
+            out.append(target)
+            continue
+        image = jnp.asarray(target.image)[None]
+        if shifted:
+            image = geometric_shift(image, t.rotate, t.scale, t.translate_px, t.reference_size)
+        if attr.transform:
+            image = jnp.concatenate([geometric_shift(
+                image, reference_size=t.reference_size, **{_SHIFT_ARGS[attr.transform]: f})
+                for f in attr.factors])
+        else:
+            image = image[0]
+        out.append(target._replace(image=np.asarray(image), truth=None))
+    return out
+
+
 def collect_targets(config, cfg, params) -> list[Target]:
     """Images from ``config.input``, or recovery targets generated from known W latents."""
     import jax
@@ -177,20 +218,25 @@ def collect_targets(config, cfg, params) -> list[Target]:
 
 
 def build_problem(config, cfg):
-    from jaxinv.methods import baselines
+    """The configured method's Problem for generator ``cfg``."""
+    from jaxinv.methods import baselines, sphinx
 
     m = config.method
-    if m.name != "stylegan2":
-        raise ConfigError(f"config.method.name = {m.name!r}; available: 'stylegan2'")
-    spec = baselines.Space(
-        space=m.space, optimize_noise=m.optimize_noise, optimize_const=m.optimize_const,
-        noise_regularize=m.noise_regularize, normalize_noise=m.normalize_noise,
-        latent_noise=m.latent_noise, latent_noise_ramp=m.latent_noise_ramp,
-        truncation_weight=m.truncation_weight, clamp=m.clamp, steps=config.steps)
     try:
-        return baselines.build(cfg, spec, config.lr.to_dict())
+        if m.name == "stylegan2":
+            spec = baselines.Space(
+                space=m.space, optimize_noise=m.optimize_noise, optimize_const=m.optimize_const,
+                noise_regularize=m.noise_regularize, normalize_noise=m.normalize_noise,
+                latent_noise=m.latent_noise, latent_noise_ramp=m.latent_noise_ramp,
+                truncation_weight=m.truncation_weight, clamp=m.clamp, steps=config.steps)
+            return baselines.build(cfg, spec, config.lr.to_dict())
+        if m.name == "sphinx":
+            variants = len(config.attribute.factors) if config.attribute.transform else 1
+            return sphinx.build(cfg, m.preset, num_variants=variants,
+                                margin_weight=m.margin_weight)
     except ValueError as e:
         raise ConfigError(f"config.method: {e}") from None
+    raise ConfigError(f"config.method.name = {m.name!r}; available: 'stylegan2', 'sphinx'")
 
 
 def _record_path(out, name):
@@ -236,8 +282,9 @@ def build_solver(config, context, problem, operator, per_image_op) -> Solver:
     one = jax.eval_shape(lambda k: problem.init(k, context), jax.random.PRNGKey(0))
     optimizer = engine.build_optimizer(one, problem.learning_rates, config.steps,
                                        config.optimizer)
-    weights = LossWeights(config.loss.mse, config.loss.l1, config.loss.lpips, config.lpips.net,
-                          config.loss.lpips_size)
+    loss = config.loss
+    weights = LossWeights(loss.mse, loss.l1, loss.lpips, config.lpips.net, loss.lpips_size,
+                          loss.lpips_min_size, loss.generated_noise_std)
     loss_fn = functools.partial(reconstruction_loss, problem, operator, weights)
     return Solver(problem, operator, per_image_op, loss_fn, optimizer)
 
@@ -267,12 +314,14 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
     op_data = ({k: jnp.asarray(np.stack([per_image_op(i)[k] for i in idx_p]))
                 for k in per_image_op(0)} if per_image_op else {})
     shared_op = context.get("op", {})
-    y = operator.apply({**shared_op, **op_data}, images)
+    y = images if images.ndim == 5 else operator.apply({**shared_op, **op_data}, images)
     if config.degradation.noise_std:
         noise_root = jax.random.PRNGKey(config.seed + 17)
         noise_keys = jnp.stack([jax.random.fold_in(noise_root, i) for i in idx_p])
         y = jax.vmap(lambda k, yi: add_gaussian_noise(k, yi, config.degradation.noise_std))(
             noise_keys, y)
+        if config.degradation.clip_noisy:
+            y = jnp.clip(y, -1.0, 1.0)
     variables = jax.vmap(lambda k: problem.init(k, context))(keys)
     names = [t.name for t in batch]
     bar = tqdm(total=config.steps, desc=", ".join(names)[:60], unit="step", file=sys.stderr,
@@ -288,13 +337,17 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
                              keys, config.steps, project=problem.project, chunk=config.chunk,
                              callback=progress)
     bar.close()
-    final = jax.vmap(lambda v, k: problem.render(v, context, k, config.steps)[0])(
-        result.variables, keys)
-    final = np.asarray(final)
+    # The final image uses key 0, the same draw as the saved latents, edits and interpolations
+    # (it matters for stochastic methods such as SPHInX).
+    final = jax.vmap(lambda v: problem.render(v, context, jax.random.PRNGKey(0), config.steps))(
+        result.variables)
+    final = np.asarray(final if images.ndim == 5 else final[:, 0])
     latents = jax.vmap(lambda v: problem.latents(v, context))(result.variables)
-    psnr = np.asarray(metrics.psnr(final, images))
-    ssim = np.asarray(metrics.ssim(final, images))
-    lp = (np.asarray(metrics.lpips(lpips_net, context["lpips"], final, images))
+    flat = lambda a: jnp.reshape(a, (-1,) + a.shape[-3:])
+    per_item = lambda m: np.asarray(m).reshape(len(batch_p), -1).mean(axis=1)
+    psnr = per_item(metrics.psnr(flat(final), flat(images)))
+    ssim = per_item(metrics.ssim(flat(final), flat(images)))
+    lp = (per_item(metrics.lpips(lpips_net, context["lpips"], flat(final), flat(images)))
           if lpips_net else [None] * len(batch_p))
     seconds = (time.time() - start) / n_real
     records = []
@@ -309,11 +362,20 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
                           ssim=None, lpips=None)
             _log(f"error: {record['error']}")
         else:
-            save_image(os.path.join(folder, "reconstruction.png"), final[b])
-            save_image(os.path.join(folder, "grid.png"),
-                       comparison(t.image, np.asarray(y[b]), final[b]))
-            tree = {"variables": jax.tree_util.tree_map(lambda a: np.asarray(a[b]),
-                                                        result.variables),
+            variables_b = jax.tree_util.tree_map(lambda a: a[b], result.variables)
+            views = (t.image, np.asarray(y[b]), final[b])
+            if images.ndim == 5:
+                save_image(os.path.join(folder, "reconstruction.png"),
+                           np.concatenate(list(final[b]), axis=1))
+                grid = np.concatenate([comparison(*v) for v in zip(*views)], axis=0)
+                record["alpha"] = [float(a) for a in np.asarray(variables_b["alpha"])]
+            else:
+                save_image(os.path.join(folder, "reconstruction.png"), final[b])
+                grid = comparison(*views)
+            save_image(os.path.join(folder, "grid.png"), grid)
+            record.update(_post_process(config, context, problem, variables_b, t, folder,
+                                        keys[b], lpips_net))
+            tree = {"variables": jax.tree_util.tree_map(np.asarray, variables_b),
                     "latents": {k: np.asarray(v[b]) for k, v in latents.items()}}
             save_params(os.path.join(folder, "latents"), tree, {"family": "latents",
                                                                 "image": t.name})
@@ -328,6 +390,61 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
         write_json(_record_path(out, t.name), record)
         records.append(record)
     return records
+
+
+def _post_process(config, context, problem, variables, target, folder, key, lpips_net) -> dict:
+    """Per-image reports: robustness, edits along a direction, the learned attribute walk."""
+    from jaxinv.io.images import save_image
+    from jaxinv.methods import latent_ops, robustness
+
+    rep, extra = config.report, {}
+    if rep.robustness:
+        first = target.image if target.image.ndim == 3 else target.image[0]
+        r = robustness.report(problem, variables, context, first, key, rep.robustness_samples,
+                              tuple(rep.snrs), lpips_net)
+        extra["robustness"] = r
+        for case, scores in r.items():
+            for metric, stats in scores.items():
+                extra[f"robust_{case}_{metric}"] = stats["mean"]
+    if rep.edit_direction:
+        direction = _load_direction(rep.edit_direction)
+        strip = latent_ops.edit(problem, variables, context, direction, tuple(rep.edit_alphas))
+        save_image(os.path.join(folder, "edit.png"), np.concatenate(list(np.asarray(strip)), 1))
+    if "alpha" in variables:
+        top = float(np.max(np.asarray(variables["alpha"])))
+        strip = latent_ops.edit(problem, variables, context, variables["direction"],
+                                tuple(np.linspace(0.0, top, 2 * variables["alpha"].shape[0] + 1)))
+        save_image(os.path.join(folder, "attribute_walk.png"),
+                   np.concatenate(list(np.asarray(strip)), 1))
+    return extra
+
+
+def _load_direction(path):
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"config.report.edit_direction: {path}: cannot be read as a .npy "
+                          f"array ({e})") from None
+
+
+def write_interpolations(config, out, targets, records, context, problem):
+    """Strips between consecutive finished images, from their saved variables."""
+    import jax
+
+    from jaxinv.io.checkpoints import load_params
+    from jaxinv.io.images import save_image
+    from jaxinv.methods import latent_ops
+
+    done = [t.name for t in targets if records.get(t.name, {}).get("status") == "ok"]
+    for a, b in zip(done[:-1], done[1:]):
+        path = os.path.join(out, "interpolations", f"{a}__{b}.png")
+        if os.path.exists(path):
+            continue
+        va, vb = (jax.tree_util.tree_map(
+            jax.numpy.asarray, load_params(os.path.join(out, "images", n, "latents"))[0][
+                "variables"]) for n in (a, b))
+        strip = latent_ops.interpolate(problem, va, vb, context, config.report.interpolate)
+        save_image(path, np.concatenate(list(np.asarray(strip)), axis=1))
 
 
 def write_run_outputs(config, out, targets, records, notes):
@@ -363,6 +480,8 @@ def run(config) -> list[dict]:
     lpips_net, lpips_params = load_lpips(config)
     problem = build_problem(config, cfg)
     operator, shared_op, per_image_op = build_operator(config, cfg.size)
+    if config.attribute.transform and operator.name != "identity":
+        raise ConfigError("config.attribute needs config.degradation.name = 'identity'")
     if config.loss.lpips and not operator.image_like:
         raise ConfigError(f"config.loss.lpips needs image-like measurements; "
                           f"{operator.name} gives vectors")
@@ -372,7 +491,7 @@ def run(config) -> list[dict]:
                "w_std": stylegan2.w_stats(cfg, params, jax.random.PRNGKey(0))[1]}
     if lpips_params is not None:
         context["lpips"] = lpips_params
-    targets = collect_targets(config, cfg, params)
+    targets = transform_targets(config, collect_targets(config, cfg, params))
     write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
     records = _load_records(out, targets)
     if records:
@@ -392,6 +511,8 @@ def run(config) -> list[dict]:
         for r in batch_records:
             records[r["image"]] = r
         write_run_outputs(config, out, targets, records, notes)
+    if config.report.interpolate:
+        write_interpolations(config, out, targets, records, context, problem)
     summary = write_run_outputs(config, out, targets, records, notes)
     for k, s in summary.items():
         _log(f"{k}: mean {s['mean']:.4g}, median {s['median']:.4g} over {s['n']} images")

@@ -76,6 +76,26 @@ def require_keys(state: Mapping[str, Any], keys, path: str, what: str) -> None:
         raise CheckpointError(f"{path}: not {what}; missing keys {shown}")
 
 
+def check_shapes(params: Any, expected: Any, where: str) -> None:
+    """Raises CheckpointError naming ``where`` and the first array of ``params`` that is missing,
+    extra or of another shape than in ``expected`` (a pytree of arrays or ShapeDtypeStructs)."""
+    import jax
+
+    def shapes(tree):
+        return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in
+                jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+    got, want = shapes(params), shapes(expected)
+    for key, shape in want.items():
+        if key not in got:
+            raise CheckpointError(f"{where}: array {key} is missing")
+        if got[key] != shape:
+            raise CheckpointError(f"{where}: {key} has shape {got[key]}, expected {shape}")
+    extra = sorted(set(got) - set(want))
+    if extra:
+        raise CheckpointError(f"{where}: unexpected arrays {', '.join(extra[:5])}")
+
+
 def flatten_tree(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
     """Flattens nested dicts/lists of arrays to ``{'a.0.b': array}``."""
     if isinstance(tree, Mapping):

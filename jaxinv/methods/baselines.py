@@ -72,18 +72,29 @@ def _init(cfg, spec, key, context):
     return variables
 
 
+def sample_wplus(cfg, spec, variables, context, key):
+    """(W+ [N_l, D], constant input [4, 4, C]) of the solution (deterministic)."""
+    const = variables["const"] if spec.optimize_const else context["generator"]["const"]
+    return ws_of(cfg, spec, variables["latent"], context["generator"]), const
+
+
+def render_wplus(cfg, spec, variables, context, ws, const):
+    """Images [n, H, W, 3] from W+ [n, N_l, D] (or [N_l, D]) with the solution's noise maps."""
+    ws = ws if ws.ndim == 3 else ws[None]
+    noise = [n[None] for n in variables["noise"]] if spec.optimize_noise else None
+    consts = jnp.broadcast_to(const, (ws.shape[0],) + const.shape)
+    return stylegan2.synthesis(cfg, context["generator"], ws, noise, consts)
+
+
 def _render(cfg, spec, variables, context, key, step):
-    params = context["generator"]
     latent = variables["latent"]
     if spec.latent_noise:
         t = step / spec.steps
         strength = context["w_std"] * spec.latent_noise * jnp.maximum(
             0.0, 1.0 - t / spec.latent_noise_ramp) ** 2
         latent = latent + strength * jax.random.normal(key, latent.shape)
-    ws = ws_of(cfg, spec, latent, params)[None]
-    noise = [n[None] for n in variables["noise"]] if spec.optimize_noise else None
-    const = variables["const"][None] if spec.optimize_const else None
-    return stylegan2.synthesis(cfg, params, ws, noise, const)
+    ws, const = sample_wplus(cfg, spec, dict(variables, latent=latent), context, key)
+    return render_wplus(cfg, spec, variables, context, ws, const)
 
 
 def _penalty(cfg, spec, variables, context, key, step):
@@ -124,4 +135,5 @@ def build(cfg: stylegan2.StyleGAN2Config, spec: Space, learning_rates: dict) -> 
         init=bind(_init), render=bind(_render), penalty=bind(_penalty),
         project=functools.partial(_project, spec)
         if (spec.optimize_noise and spec.normalize_noise) or spec.clamp else None,
-        latents=bind(_latents), learning_rates=rates)
+        latents=bind(_latents), learning_rates=rates, sample_wplus=bind(sample_wplus),
+        render_wplus=bind(render_wplus))

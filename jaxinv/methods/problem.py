@@ -11,6 +11,12 @@ shared ``context`` (generator params and friends) explicitly:
   W+ a Z-space solution maps to).
 - ``learning_rates``: ``{variable name: {'lr', 'schedule', ...}}`` for
   :func:`jaxinv.engine.build_optimizer`.
+- ``sample_wplus(variables, context, key) -> (W+ [N_l, D], const [4, 4, C])`` and
+  ``render_wplus(variables, context, ws [n, N_l, D], const) -> images [n, H, W, 3]``: optional,
+  for StyleGAN2 methods; they let reports perturb the latent code (robustness, edits).
+
+A method may render several views at once (``render`` returning [n, H, W, 3], e.g. SPHInX's
+attribute discovery); its target is then [n, H, W, 3] and the data terms are averaged over views.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from jaxinv.losses import lpips as lpips_lib
 from jaxinv.losses import pixel
@@ -31,17 +38,23 @@ class Problem(NamedTuple):
     project: Callable | None
     latents: Callable
     learning_rates: dict
+    sample_wplus: Callable | None = None
+    render_wplus: Callable | None = None
 
 
 class LossWeights(NamedTuple):
-    """Weights of the data terms; LPIPS is computed on images area-downsampled to
-    ``lpips_size`` when larger, with backbone ``lpips_net`` (params in ``context['lpips']``)."""
+    """Weights of the data terms. LPIPS (backbone ``lpips_net``, params ``context['lpips']``) is
+    computed on images downsampled to ``lpips_size`` when larger and skipped for images smaller
+    than ``lpips_min_size``. ``generated_noise_std`` > 0 adds fresh N(0, std) noise to the
+    generated image each step, clipped to [-1, 1] (SPHInX's denoising)."""
 
     mse: float = 1.0
     l1: float = 0.0
     lpips: float = 0.0
     lpips_net: str = "vgg"
     lpips_size: int = 256
+    lpips_min_size: int = 0
+    generated_noise_std: float = 0.0
 
 
 def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, context):
@@ -53,7 +66,7 @@ def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, contex
         terms["mse"] = (weights.mse, pixel.mse(y_hat, y))
     if weights.l1:
         terms["l1"] = (weights.l1, pixel.l1(y_hat, y))
-    if weights.lpips:
+    if weights.lpips and y.shape[1] >= weights.lpips_min_size:
         if not operator.image_like:
             raise ValueError(f"LPIPS needs image-like measurements; {operator.name} gives vectors")
         size = weights.lpips_size
@@ -70,15 +83,19 @@ def reconstruction_loss(problem: Problem, operator: Operator, weights: LossWeigh
     method's penalty. ``data = {'target': y, 'op': per-image operator params}`` (unbatched);
     operator params shared by the batch (e.g. compressed-sensing matrices) are
     ``context['op']``."""
-    k_render, k_penalty = jax.random.split(key)
+    k_render, k_penalty, k_noise = jax.random.split(key, 3)
     x = problem.render(variables, context, k_render, step)
+    if weights.generated_noise_std:
+        x = jnp.clip(x + weights.generated_noise_std * jax.random.normal(k_noise, x.shape), -1, 1)
+    y = data["target"]
+    y = y if y.ndim == x.ndim else y[None]
     op_params = dict(context.get("op", {}))
     op_params.update(jax.tree_util.tree_map(lambda a: a[None], data["op"]))
-    total, terms = data_terms(weights, operator, op_params, x, data["target"][None], context)
+    total, terms = data_terms(weights, operator, op_params, x, y, context)
     penalty, penalty_terms = problem.penalty(variables, context, k_penalty, step)
-    aux = {k: v[0] for k, v in terms.items()}
+    aux = {k: jnp.mean(v) for k, v in terms.items()}
     aux.update(penalty_terms)
-    return total[0] + penalty, aux
+    return jnp.mean(total) + penalty, aux
 
 
 def no_penalty(variables, context, key, step):

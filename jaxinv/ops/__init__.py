@@ -9,8 +9,9 @@ random signs) so operators pass through ``jit`` and ``vmap`` as data.
 from jaxinv.ops.degradations import (Operator, add_gaussian_noise, brightness, build, downsample,
                                      grayscale, identity, inpaint)
 from jaxinv.ops.circulant import compressed_sensing
-from jaxinv.ops.spatial import affine_grid_sample, inverse_transform, spatial_transform
+from jaxinv.ops.spatial import (affine_grid_sample, geometric_shift, inverse_transform, rotate,
+                                spatial_transform)
 
 __all__ = ["Operator", "add_gaussian_noise", "brightness", "build", "downsample", "grayscale",
            "identity", "inpaint", "compressed_sensing", "affine_grid_sample",
-           "inverse_transform", "spatial_transform"]
+           "geometric_shift", "inverse_transform", "rotate", "spatial_transform"]

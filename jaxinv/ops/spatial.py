@@ -50,6 +50,20 @@ def _bilinear(img, px, py):
     return out
 
 
+def rotate(x, degrees: float):
+    """Rotates images x [B, H, W, C] counter-clockwise by ``degrees`` about the centre (as
+    torchvision's ``rotate``), bilinear, zero outside; static angle."""
+    b, h, w, _ = x.shape
+    u = (2 * jnp.arange(w) + 1) / w - 1
+    v = (2 * jnp.arange(h) + 1) / h - 1
+    uu, vv = jnp.meshgrid(u, v)
+    a = jnp.deg2rad(degrees)
+    # output pixel (u, v) reads the input at the point rotated back by the angle (image y is down)
+    su = jnp.cos(a) * uu - jnp.sin(a) * vv * (h / w)
+    sv = jnp.sin(a) * uu * (w / h) + jnp.cos(a) * vv
+    return jax.vmap(lambda img: _bilinear(img, ((su + 1) * w - 1) / 2, ((sv + 1) * h - 1) / 2))(x)
+
+
 def affine_grid_sample(x, t):
     """Applies transform(s) ``t`` [B, 3 or 4] (or one [3 or 4]) to images x [B, H, W, C]."""
     b, h, w, _ = x.shape
@@ -76,3 +90,16 @@ def spatial_transform() -> Operator:
         return jax.linear_transpose(lambda x: apply(p, x), y)(y)[0]
 
     return Operator("spatial_transform", apply, adjoint)
+
+
+def geometric_shift(x, rotate_degrees: float = 0.0, scale: float = 1.0,
+                    translate_px: float = 0.0, reference_size: int = 1024):
+    """SPHInX's out-of-distribution shifts of images x [B, H, W, C]: scale about the centre,
+    move right by ``translate_px`` pixels of a ``reference_size`` image (scaled to this
+    resolution), then rotate counter-clockwise; uncovered pixels are 0 (mid-gray in [-1, 1]), as
+    torchvision's transforms on normalised tensors."""
+    if scale != 1.0 or translate_px:
+        x = affine_grid_sample(x, jnp.array([scale, 2.0 * translate_px / reference_size, 0.0]))
+    if rotate_degrees:
+        x = rotate(x, rotate_degrees)
+    return x
