@@ -1,7 +1,8 @@
 """SPHInX compressed recovery: partial circulant measurements with random signs of a fraction of
 the pixels (1 to 5 percent in the paper), MSE on the measurements only.
 
-    --config=configs/sphinx_compressed.py:0.03    fraction (default 0.03), ',paper' for the paper preset
+    --config=configs/sphinx_compressed.py:0.03    fraction (default 0.03)
+    --config=configs/sphinx_compressed.py:0.03,paper    the paper preset
 """
 
 from jaxinv.experiments.config_base import sphinx_config

@@ -107,7 +107,7 @@ def load_lpips(config):
 
 
 def build_operator(config, size: int):
-    """Returns ``(operator, shared op params, per-image op params fn(index) -> dict)``."""
+    """Returns ``(operator, shared op params, per-image op params fn(index) -> dict or None)``."""
     import jax
 
     from jaxinv import ops
@@ -115,16 +115,18 @@ def build_operator(config, size: int):
     from jaxinv.ops import circulant
 
     d = config.degradation
-    name = d.name
-    if name == "identity":
-        return ops.identity(), {}, None
-    if name == "grayscale":
-        return ops.grayscale(), {}, None
-    if name == "downsample":
-        if size % d.factor:
-            raise ConfigError(f"config.degradation.factor = {d.factor} does not divide {size}")
-        return ops.downsample(d.factor, d.mode), {}, None
-    if name == "inpaint":
+    if d.name == "brightness":
+        raise ConfigError("config.degradation.name = 'brightness' is a colour transform methods "
+                          "search, not a degradation")
+    kwargs = {"downsample": dict(factor=d.factor, mode=d.mode),
+              "compressed_sensing": dict(image_shape=(size, size, 3))}.get(d.name, {})
+    try:
+        operator = ops.build(d.name, **kwargs)
+    except ValueError as e:
+        raise ConfigError(f"config.degradation: {e}") from None
+    if d.name == "downsample" and size % d.factor:
+        raise ConfigError(f"config.degradation.factor = {d.factor} does not divide {size}")
+    if d.name == "inpaint":
         if d.mask:
             masks = [load_mask(p, size) for p in _listed(d.mask, "config.degradation.mask")]
         else:
@@ -132,13 +134,12 @@ def build_operator(config, size: int):
             q = size // 4
             m[q:size - q, q:size - q] = 0.0
             masks = [m]
-        return ops.inpaint(), {}, lambda i: {"mask": masks[i % len(masks)]}
-    if name == "compressed_sensing":
+        return operator, {}, lambda i: {"mask": masks[i % len(masks)]}
+    if d.name == "compressed_sensing":
         shared = circulant.sample_params(jax.random.PRNGKey(config.seed + 7), (size, size, 3),
                                          d.fraction)
-        return ops.compressed_sensing((size, size, 3)), shared, None
-    raise ConfigError(f"config.degradation.name = {name!r}; choose identity, grayscale, "
-                      f"downsample, inpaint or compressed_sensing")
+        return operator, shared, None
+    return operator, {}, None
 
 
 def _listed(spec: str, key: str) -> list[str]:

@@ -11,27 +11,23 @@ are stacked weights ([N_l, in, out]) applied with one einsum, so slot l's W+ row
 decoder l. P_c: 1x1 equalised-lr convolutions from s [4, 4, C_s] to the generator's constant
 [4, 4, C4].
 
-Presets (``official`` is the default)
+Presets (``official`` is the default; "code" is the released code, "paper" the ICML paper):
 
-===================  ==========================================  =================================
-                     official (the released code)                paper
-===================  ==========================================  =================================
-P_s encoder          D -> D/2, ReLU, -> D/4, -> 32 (no ReLU       512 -> 256, ReLU, -> 16
-                     between the last two)
-P_s decoders         32 -> 64, ReLU, -> 128, -> D                 16 -> 32, ReLU, -> 64, ReLU, -> 512
-P_c input            s [4, 4, 8]                                 s [4, 4, C4] (4x4x512 for FFHQ)
-P_c layers           1x1 convs 8->32 (no bias), lrelu(0.2)*sqrt2  three convs with 32, 128, C4
-                     with bias, 32->128, same, 128->C4            filters, same activations (the
-                                                                  paper gives no kernel size; 1x1)
-steps                5000                                        10000
-learning rates       Adam; P_s peak 1e-3 with the projector's    Adam; trapezoid (10% up, 10% down)
-                     ramp (5% up, cosine down over the last      to max 1e-3 for all variables
-                     25%); P_c and B constant 1e-3
-LPIPS                skipped below 256 px (the code sets the     always (images over 256 px area-
-                     perceptual term to 0 there)                 downsampled to 256)
-attribute margin     sum_k relu(2 - a_k) + relu(2 - a_{k+1} + a_k)   sum_k relu(tau - (a_k - a_{k-1})),
-                     over k < K-2 (code), relu(2 - a_0) if K = 2     a_{-1} = 0
-===================  ==========================================  =================================
+- P_s encoder. official: D -> D/2, ReLU, -> D/4, -> 32 (no ReLU between the last two).
+  paper: 512 -> 256, ReLU, -> 16.
+- P_s decoders. official: 32 -> 64, ReLU, -> 128, -> D. paper: 16 -> 32, ReLU, -> 64, ReLU,
+  -> 512.
+- P_c. official: s [4, 4, 8]; 1x1 convs 8 -> 32 (no bias), lrelu(0.2) * sqrt(2) with bias,
+  32 -> 128, same activation, 128 -> C4. paper: s [4, 4, C4] (4x4x512 for FFHQ), three convs with
+  32, 128, C4 filters and the same activations (the paper gives no kernel size; we use 1x1).
+- Steps. official 5000, paper 10000.
+- Learning rates (Adam). official: P_s peak 1e-3 with the projector's ramp (5% linear up, cosine
+  down over the last 25%), P_c and B constant 1e-3. paper: trapezoid to a maximum of 1e-3 for all
+  variables (its ramp lengths are not given; we use 10% up and 10% down).
+- LPIPS. official: skipped below 256 px (the code sets the perceptual term to 0 there). paper:
+  always, images over 256 px area-downsampled to 256.
+- Attribute margin. official: sum over k < K-2 of relu(2 - a_k) + relu(2 - a_{k+1} + a_k), and
+  relu(2 - a_0) when K = 2. paper: sum_k relu(tau - (a_k - a_{k-1})) with a_{-1} = 0.
 
 Both presets: loss 1.5 LPIPS-VGG + 1.0 MSE; noise maps initialised N(0, 1), no noise
 regulariser; denoising adds fresh noise of the target's std to the generated image every step

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 
-
 from jaxinv.io.images import atomic_write_bytes
 
 _STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px}
