@@ -62,12 +62,16 @@ class AlexNetFeatures(nn.Module):
 
 
 class VGG16Features(nn.Module):
-    """torchvision VGG16 ``features``; returns relu1_2, relu2_2, relu3_3, relu4_3, relu5_3."""
+    """torchvision VGG16 ``features``; returns relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 (the
+    first ``blocks`` of them)."""
+
+    blocks: int = 5
 
     @nn.compact
     def __call__(self, x):
         outs, i = [], 0
-        for block, (c, n) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]):
+        spec = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)][:self.blocks]
+        for block, (c, n) in enumerate(spec):
             if block:
                 x = nn.max_pool(x, (2, 2), (2, 2))
             for _ in range(n):

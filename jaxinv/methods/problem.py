@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinv.losses import lpips as lpips_lib
-from jaxinv.losses import pixel
+from jaxinv.losses import perceptual, pixel
 from jaxinv.ops import Operator
 
 
@@ -46,7 +46,9 @@ class LossWeights(NamedTuple):
     """Weights of the data terms. LPIPS (backbone ``lpips_net``, params ``context['lpips']``) is
     computed on images downsampled to ``lpips_size`` when larger and skipped for images smaller
     than ``lpips_min_size``. ``generated_noise_std`` > 0 adds fresh N(0, std) noise to the
-    generated image each step, clipped to [-1, 1] (SPHInX's denoising)."""
+    generated image each step, clipped to [-1, 1] (SPHInX's denoising). ``perceptual`` weighs
+    mGANprior's VGG16 relu3_3 L1 loss (backbone params ``context['perceptual']``) on images
+    resized to ``perceptual_size``."""
 
     mse: float = 1.0
     l1: float = 0.0
@@ -55,6 +57,8 @@ class LossWeights(NamedTuple):
     lpips_size: int = 256
     lpips_min_size: int = 0
     generated_noise_std: float = 0.0
+    perceptual: float = 0.0
+    perceptual_size: int = 256
 
 
 def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, context):
@@ -73,6 +77,9 @@ def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, contex
         terms["lpips"] = (weights.lpips, lpips_lib.distance(
             weights.lpips_net, context["lpips"], lpips_lib.resize_for_lpips(y_hat, size),
             lpips_lib.resize_for_lpips(y, size)))
+    if weights.perceptual:
+        terms["perceptual"] = (weights.perceptual, perceptual.vgg_l1(
+            context["perceptual"], y_hat, y, weights.perceptual_size))
     total = sum(w * v for w, v in terms.values())
     return total, {k: v for k, (_, v) in terms.items()}
 
