@@ -98,3 +98,9 @@ def test_noise_and_brightness():
 def test_build_rejects_unknown():
     with pytest.raises(ValueError, match="unknown degradation"):
         ops.build("blur")
+
+
+def test_rotation_by_90_degrees_is_counter_clockwise():
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 3))
+    np.testing.assert_allclose(ops.rotate(x, 90.0)[0], np.rot90(np.asarray(x[0]), 1), atol=1e-5)
+    np.testing.assert_allclose(ops.rotate(x, 0.0), x, atol=1e-6)

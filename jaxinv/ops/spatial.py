@@ -51,8 +51,10 @@ def _bilinear(img, px, py):
 
 
 def rotate(x, degrees: float):
-    """Rotates images x [B, H, W, C] counter-clockwise by ``degrees`` about the centre (as
-    torchvision's ``rotate``), bilinear, zero outside; static angle."""
+    """Rotates images x [B, H, W, C] counter-clockwise by ``degrees`` about the centre (the
+    direction of torchvision's ``rotate``), zero outside; static angle. Sampling is bilinear,
+    where torchvision's default (used by the SPHInX code) is nearest neighbour: shifted targets
+    are slightly smoother than the original protocol's."""
     b, h, w, _ = x.shape
     u = (2 * jnp.arange(w) + 1) / w - 1
     v = (2 * jnp.arange(h) + 1) / h - 1
