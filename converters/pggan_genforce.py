@@ -17,8 +17,8 @@ import sys
 import numpy as np
 
 from jaxinv.generators import pggan
-from jaxinv.io.checkpoints import (CheckpointError, check_shapes, load_torch_file, require_keys,
-                                   save_params, state_dict_to_numpy)
+from jaxinv.io.checkpoints import (CheckpointError, check_shapes, convert_generator,
+                                   load_torch_file, require_keys, state_dict_to_numpy)
 
 WHAT = "a genforce PGGAN generator state dict (layer0.conv.weight, ..., outputN.conv.weight)"
 
@@ -61,16 +61,8 @@ def main(argv=None) -> int:
     parser.add_argument("input", help="genforce PGGAN generator state dict (.pth)")
     parser.add_argument("output_dir", help="directory to write (params/ + meta.json)")
     args = parser.parse_args(argv)
-    try:
-        cfg, params = load_genforce(args.input)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    save_params(args.output_dir, params, {"family": "pggan", "config": cfg.to_dict(),
-                                          "source": args.input, "format": "genforce"})
-    print(f"wrote {args.output_dir}: PGGAN {cfg.resolution}px, z_dim {cfg.z_dim}, "
-          f"channels {list(cfg.channels)}")
-    return 0
+    return convert_generator(lambda: load_genforce(args.input), args.output_dir, "pggan",
+                             "genforce", args.input)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import sys
 import numpy as np
 
 from jaxinv.generators import stylegan2
-from jaxinv.io.checkpoints import (CheckpointError, check_shapes, load_torch_file, require_keys,
-                                   save_params, state_dict_to_numpy)
+from jaxinv.io.checkpoints import (CheckpointError, check_shapes, convert_generator,
+                                   load_torch_file, require_keys, state_dict_to_numpy)
 
 WHAT = "a rosinality StyleGAN2 checkpoint {'g_ema': state_dict, 'latent_avg': tensor}"
 
@@ -103,16 +103,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lr-mlp", type=float, default=0.01,
                         help="mapping-network lr multiplier the model was trained with")
     args = parser.parse_args(argv)
-    try:
-        cfg, params = load_rosinality(args.input, args.lr_mlp)
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    save_params(args.output_dir, params, {"family": "stylegan2", "config": cfg.to_dict(),
-                                          "source": args.input, "format": "rosinality"})
-    print(f"wrote {args.output_dir}: StyleGAN2 {cfg.size}px, style_dim {cfg.style_dim}, "
-          f"n_mlp {cfg.n_mlp}, channels {list(cfg.channels)}")
-    return 0
+    return convert_generator(lambda: load_rosinality(args.input, args.lr_mlp), args.output_dir,
+                             "stylegan2", "rosinality", args.input)
 
 
 if __name__ == "__main__":

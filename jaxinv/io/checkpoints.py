@@ -169,6 +169,24 @@ def save_params(directory: str, params: Any, meta: Mapping[str, Any]) -> None:
         raise
 
 
+def convert_generator(load, output_dir: str, family: str, fmt: str, source: str) -> int:
+    """The converter scripts' shared ending: runs ``load() -> (cfg, params)``; a CheckpointError
+    becomes one ``error:`` line on stderr and exit status 2, otherwise the params are saved with
+    ``meta = {family, config: cfg.to_dict(), source, format}`` and a summary is printed."""
+    import sys
+
+    try:
+        cfg, params = load()
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    config = cfg.to_dict()
+    save_params(output_dir, params, {"family": family, "config": config, "source": source,
+                                     "format": fmt})
+    print(f"wrote {output_dir}: {family} " + ", ".join(f"{k} {v}" for k, v in config.items()))
+    return 0
+
+
 def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
     """Restores ``(params, meta)`` written by :func:`save_params`.
 
