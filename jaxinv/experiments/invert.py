@@ -299,6 +299,7 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
     from jaxinv import engine, metrics
     from jaxinv.io.checkpoints import save_params
     from jaxinv.io.images import save_image
+    from jaxinv.methods.problem import REPRESENTATIVE_KEY
     from jaxinv.ops import add_gaussian_noise
     from jaxinv.report.grids import comparison
     from jaxinv.report.tables import write_json
@@ -338,9 +339,9 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
                              keys, config.steps, project=problem.project, chunk=config.chunk,
                              callback=progress)
     bar.close()
-    # The final image uses key 0, the same draw as the saved latents, edits and interpolations
-    # (it matters for stochastic methods such as SPHInX).
-    final = jax.vmap(lambda v: problem.render(v, context, jax.random.PRNGKey(0), config.steps))(
+    # The final image is the representative draw, as are the saved latents, edits and
+    # interpolations (it matters for stochastic methods such as SPHInX).
+    final = jax.vmap(lambda v: problem.render(v, context, REPRESENTATIVE_KEY, config.steps))(
         result.variables)
     final = np.asarray(final if images.ndim == 5 else final[:, 0])
     latents = jax.vmap(lambda v: problem.latents(v, context))(result.variables)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.io.checkpoints import CheckpointError, load_params
+from jaxinv.ops.degradations import downsample
 
 NETS = ("alex", "vgg", "squeeze")
 CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512),
@@ -202,10 +203,9 @@ def resize_for_lpips(x, size: int = 256):
     h = x.shape[1]
     if h <= size:
         return x
-    f = h // size
     if h % size:
         return jax.image.resize(x, (x.shape[0], size, size, x.shape[3]), "linear")
-    return x.reshape(x.shape[0], size, f, size, f, x.shape[3]).mean(axis=(2, 4))
+    return downsample(h // size, "area").apply({}, x)
 
 
 def lin_from_state_dict(net: str, sd) -> list:

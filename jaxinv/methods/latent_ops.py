@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-_KEY = jax.random.PRNGKey(0)  # the representative draw for stochastic methods (SPHInX)
+from jaxinv.methods.problem import REPRESENTATIVE_KEY as _KEY
 
 
 def interpolate(problem, variables_a, variables_b, context, num: int = 8):

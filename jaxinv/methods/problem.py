@@ -31,6 +31,11 @@ from jaxinv.losses import perceptual, pixel
 from jaxinv.ops import Operator
 
 
+# The draw that stands for a stochastic method's solution (SPHInX samples z+ and s each step):
+# its final image, saved latents, edits, interpolations and robustness reference all use it.
+REPRESENTATIVE_KEY = jax.random.PRNGKey(0)
+
+
 class Problem(NamedTuple):
     init: Callable
     render: Callable

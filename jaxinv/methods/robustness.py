@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from jaxinv import metrics
 from jaxinv.losses import lpips as lpips_lib
+from jaxinv.methods.problem import REPRESENTATIVE_KEY
 
 
 def _scores(images, target, lpips_net, lpips_params):
@@ -37,7 +38,7 @@ def _report_arrays(variables, context, target, key, lpips_params, *, sample_wplu
         return render_wplus(variables, context, ws, const)[0]
 
     result = {"fresh": _scores(jax.vmap(fresh)(keys), target, lpips_net, lpips_params)}
-    ws, const = sample_wplus(variables, context, jax.random.PRNGKey(0))
+    ws, const = sample_wplus(variables, context, REPRESENTATIVE_KEY)
     power = jnp.mean(ws ** 2)
     for snr in snrs:
         std = jnp.sqrt(power / 10.0 ** (snr / 10.0))

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinv.generators import stylegan2
-from jaxinv.methods.problem import Problem
+from jaxinv.methods.problem import REPRESENTATIVE_KEY, Problem
 
 
 class Preset(NamedTuple):
@@ -238,8 +238,8 @@ def _penalty(spec: Spec, margin_weight: float, variables, context, key, step):
 
 
 def _latents(spec: Spec, variables, context):
-    """A representative draw (key 0): its W+ and constant input."""
-    ws, const = sample_wplus(spec, variables, context, jax.random.PRNGKey(0))
+    """The representative draw: its W+ and constant input."""
+    ws, const = sample_wplus(spec, variables, context, REPRESENTATIVE_KEY)
     out = {"wplus": ws, "const": const}
     if spec.num_variants > 1:
         out["variant_wplus"] = ws[None] + attribute_offsets(variables)
