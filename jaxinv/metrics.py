@@ -1,4 +1,4 @@
-"""Image-quality metrics, batched and jit-compiled: PSNR, SSIM and LPIPS.
+"""Image-quality metrics, batched and jit-compiled: PSNR, SSIM, LPIPS and the colorization AuC.
 
 Inputs are image batches [B, H, W, 3] in [-1, 1]; every metric returns one value per image [B].
 PSNR and SSIM are computed on images mapped to [0, 1] and clipped there.
@@ -63,3 +63,32 @@ def ssim(x, y):
 def lpips(net: str, params, x, y):
     """LPIPS distance [B] with a converted backbone (see :func:`jaxinv.losses.lpips.load`)."""
     return lpips_lib.distance(net, params, x, y)
+
+
+# sRGB (D65) to CIE XYZ, and the D65 white point, as skimage.color.rgb2lab uses them.
+_RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
+                        [0.212671, 0.715160, 0.072169],
+                        [0.019334, 0.119193, 0.950227]], np.float32)
+_D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
+
+
+def rgb_to_lab(x):
+    """CIELAB [..., 3] (L in [0, 100]) of sRGB images in [-1, 1] (clipped), D65 white."""
+    rgb = _unit(x)
+    linear = jnp.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = (linear @ _RGB_TO_XYZ.T) / _D65
+    f = jnp.where(xyz > 0.008856, jnp.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
+    lightness = 116.0 * f[..., 1] - 16.0
+    return jnp.stack([lightness, 500.0 * (f[..., 0] - f[..., 1]),
+                      200.0 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+@jax.jit
+def colorization_auc(x, y):
+    """Colorization AuC [B] in [0, 1] (Zhang et al. 2016; PmSFC's Table 2): the area under the
+    cumulative distribution of the per-pixel ab error ``||ab(x) - ab(y)||_2`` in CIELAB over
+    thresholds 0..150, normalised by 150 (trapezoid rule on integer thresholds)."""
+    err = jnp.linalg.norm(rgb_to_lab(x)[..., 1:] - rgb_to_lab(y)[..., 1:], axis=-1)
+    thresholds = jnp.arange(151.0)
+    cdf = jnp.mean(err.reshape(err.shape[0], -1, 1) <= thresholds, axis=1)  # [B, 151]
+    return (jnp.sum(cdf, axis=1) - 0.5 * (cdf[:, 0] + cdf[:, -1])) / 150.0

@@ -40,3 +40,26 @@ def test_ssim_matches_reference():
         assert abs(float(got[b]) - ref) < 1e-4
     np.testing.assert_allclose(metrics.ssim(x, x), 1.0, atol=1e-5)
     assert float(jnp.max(got)) < 0.95
+
+
+def test_cielab_of_known_colours():
+    # sRGB primaries and white in CIELAB (D65), as skimage.color.rgb2lab gives them
+    rgb = jnp.array([[1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], [-1.0, -1.0, 1.0], [1.0, 1.0, 1.0]])
+    expected = [[53.24, 80.09, 67.20], [87.73, -86.18, 83.18], [32.30, 79.19, -107.86],
+                [100.0, 0.0, 0.0]]
+    np.testing.assert_allclose(metrics.rgb_to_lab(rgb), expected, atol=0.02)
+
+
+def test_colorization_auc():
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32))
+    assert float(metrics.colorization_auc(x, x)[0]) > 0.99
+    # A grey image against pure red: every pixel's ab error is |(80.09, 67.20)| = 104.5, so the
+    # cumulative curve is 0 below 104.5 and 1 from 105: area (150 - 104.5) / 150.
+    grey = jnp.zeros((1, 4, 4, 3))
+    red = jnp.tile(jnp.array([1.0, -1.0, -1.0]), (1, 4, 4, 1))
+    err = float(np.hypot(80.09228, 67.20276))
+    np.testing.assert_allclose(metrics.colorization_auc(grey, red)[0], (150 - np.ceil(err) + 0.5)
+                               / 150, atol=1e-3)
+    # lightness alone does not count: a darker grey is a perfect colorization
+    assert float(metrics.colorization_auc(grey, grey - 0.5)[0]) > 0.99

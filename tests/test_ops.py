@@ -104,3 +104,17 @@ def test_rotation_by_90_degrees_is_counter_clockwise():
     x = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 3))
     np.testing.assert_allclose(ops.rotate(x, 90.0)[0], np.rot90(np.asarray(x[0]), 1), atol=1e-5)
     np.testing.assert_allclose(ops.rotate(x, 0.0), x, atol=1e-6)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 16])
+def test_bilinear_downsampling_matches_pytorch_and_its_adjoint(factor):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(factor).normal(size=(2, 48, 96, 3)).astype(np.float32)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(x).permute(0, 3, 1, 2),
+                                          scale_factor=1 / factor, mode="bilinear")
+    op = ops.downsample(factor, "bilinear")
+    y = op.apply({}, jnp.asarray(x))
+    np.testing.assert_allclose(y, ref.permute(0, 2, 3, 1).numpy(), atol=1e-6)
+    v = np.random.default_rng(1).normal(size=y.shape).astype(np.float32)
+    np.testing.assert_allclose(jnp.vdot(y, v), jnp.vdot(x, op.adjoint({}, jnp.asarray(v))),
+                               rtol=1e-4)

@@ -47,10 +47,28 @@ def grayscale() -> Operator:
     return Operator("grayscale", apply, adjoint)
 
 
+def _bilinear_down(x, f: int):
+    """``torch.nn.functional.interpolate(x, scale_factor=1/f, mode='bilinear')`` (half-pixel
+    centres, no antialiasing): output pixel i reads the input at ``(i + 0.5) f - 0.5``."""
+    for axis in (1, 2):
+        n = x.shape[axis]
+        src = (np.arange(n // f) + 0.5) * f - 0.5
+        i0 = np.floor(src).astype(int)
+        w = (src - i0).astype(np.float32)
+        i1 = np.minimum(i0 + 1, n - 1)
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        w = jnp.asarray(w).reshape(shape)
+        x = jnp.take(x, i0, axis=axis) * (1 - w) + jnp.take(x, i1, axis=axis) * w
+    return x
+
+
 def downsample(factor: int, mode: str = "area") -> Operator:
     """Downsampling by an integer ``factor``: ``'area'`` averages f x f blocks (adjoint: replicate
     and divide by f^2); ``'bicubic'`` is antialiased Keys-cubic resampling (``jax.image.resize``,
-    as PIL's bicubic), adjoint by exact linear transposition."""
+    as PIL's bicubic); ``'bilinear'`` is PyTorch's non-antialiased bilinear
+    ``interpolate(scale_factor=1/f)``, genforce's super-resolution operator. The last two get
+    their adjoints by exact linear transposition."""
     if factor < 1 or int(factor) != factor:
         raise ValueError(f"downsampling factor must be a positive integer, got {factor}")
     f = int(factor)
@@ -61,8 +79,10 @@ def downsample(factor: int, mode: str = "area") -> Operator:
 
         def adjoint(p, y):
             return jnp.repeat(jnp.repeat(y, f, axis=1), f, axis=2) / (f * f)
-    elif mode == "bicubic":
+    elif mode in ("bicubic", "bilinear"):
         def apply(p, x):
+            if mode == "bilinear":
+                return _bilinear_down(x, f)
             b, h, w, c = x.shape
             return jax.image.resize(x, (b, h // f, w // f, c), "cubic", antialias=True)
 
@@ -71,7 +91,8 @@ def downsample(factor: int, mode: str = "area") -> Operator:
             x0 = jax.ShapeDtypeStruct((b, h * f, w * f, c), y.dtype)
             return jax.linear_transpose(lambda x: apply(p, x), x0)(y)[0]
     else:
-        raise ValueError(f"downsampling mode must be 'area' or 'bicubic', got {mode!r}")
+        raise ValueError(f"downsampling mode must be 'area', 'bicubic' or 'bilinear', got "
+                         f"{mode!r}")
     return Operator(f"downsample_x{f}_{mode}", apply, adjoint)
 
 
