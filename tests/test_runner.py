@@ -175,19 +175,103 @@ def vgg_lpips_dir(tmp_path_factory):
     return str(out)
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_every_config_runs(name, tmp_path, vgg_lpips_dir):
+@pytest.fixture(scope="module")
+def pggan_dir(tmp_path_factory):
+    """The genforce PGGAN fixture converted by its CLI."""
+    pytest.importorskip("torch", reason="converting the fixtures needs torch")
+    out = tmp_path_factory.mktemp("pggan") / "gen"
+    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "pggan_genforce.py"),
+                    os.path.join(shared_path("fixtures", "pggan_genforce"), "generator.pth"),
+                    str(out)], check=True, capture_output=True, cwd=ROOT)
+    return str(out)
+
+
+def _load_config(name):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "configs", name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    c = module.get_config()
+    return module.get_config()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_runs(name, tmp_path, vgg_lpips_dir, request):
+    c = _load_config(name)
     c.output_dir = str(tmp_path)
-    c.builtin.size, c.builtin.channels, c.builtin.style_dim, c.builtin.n_mlp = 16, 16, 32, 2
     c.steps, c.num_targets, c.batch_size, c.progress = 12, 1, 1, False
     c.lpips.path = vgg_lpips_dir
+    if c.builtin.family == "pggan":
+        # PGGAN configs run on the converted genforce fixture (64 px), with fewer codes and a
+        # smaller perceptual resize than the paper settings so that each takes seconds.
+        c.checkpoint = request.getfixturevalue("pggan_dir")
+        c.perceptual.size = 64
+        c.method.num_codes, c.method.num_subspaces, c.method.codes_per_subspace = 4, 2, 2
+        c.method.discovery_steps = 10
+    else:
+        c.builtin.size, c.builtin.channels, c.builtin.style_dim, c.builtin.n_mlp = 16, 16, 32, 2
     (record,) = invert.run(c)
     assert record["status"] == "ok" and record["lpips"] is not None
     assert record["loss"] < json.loads(
         (tmp_path / "images" / "target_000" / "record.json").read_text())["loss_curve"][0]
+    if c.degradation.name == "grayscale":
+        assert 0.0 < record["auc"] <= 1.0
+
+
+def test_pmsfc_discovers_once_and_reuses_the_subspaces(tmp_path, pggan_dir):
+    folder = tmp_path / "subspaces"
+    base = [f"--config={os.path.join(ROOT, 'configs', 'pmsfc_inversion.py')}:official",
+            f"--config.checkpoint={pggan_dir}", f"--config.method.subspaces={folder}",
+            "--config.method.discovery_steps=8", "--config.method.num_subspaces=2",
+            "--config.method.codes_per_subspace=2", "--config.steps=6", "--config.num_targets=2",
+            "--config.progress=False"]
+    run = lambda *extra: subprocess.run(
+        [sys.executable, "-m", "jaxinv.experiments.invert", *base, *extra],
+        capture_output=True, text=True, cwd=ROOT)
+    first = run(f"--config.output_dir={tmp_path / 'a'}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "subspaces discovered" in first.stderr
+    assert (folder / "affinity.png").exists()
+    assert (tmp_path / "a" / "exchanges" / "target_000__target_001.png").exists()
+    second = run(f"--config.output_dir={tmp_path / 'b'}")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"subspaces read from {folder}" in second.stderr
+    other_layer = run(f"--config.output_dir={tmp_path / 'c'}", "--config.method.layer=4")
+    assert other_layer.returncode == 2 and "Traceback" not in other_layer.stderr
+    assert "layer 3 (wanted 4)" in other_layer.stderr
+
+
+def test_builtin_pggan_recovery_and_family_checks(tmp_path):
+    c = _tiny_config(tmp_path / "run", **{"builtin.family": "pggan", "method.name": "mganprior",
+                                          "method.layer": 2, "method.num_codes": 3,
+                                          "lr.latent.lr": 0.05, "lr.weights.lr": 0.05,
+                                          "steps": 60})
+    records = invert.run(c)
+    assert all(r["status"] == "ok" and "latent_error" not in r for r in records)
+    curve = json.loads((tmp_path / "run" / "images" / "target_000" / "record.json").read_text())
+    assert curve["loss_curve"][-1] < 0.5 * curve["loss_curve"][0]
+    with pytest.raises(invert.ConfigError, match="inverts stylegan2 generators"):
+        invert.run(_tiny_config(tmp_path / "x", **{"builtin.family": "pggan"}))
+    with pytest.raises(invert.ConfigError, match="needs a VGG16 backbone"):
+        invert.run(_tiny_config(tmp_path / "y", **{"builtin.family": "pggan",
+                                                   "method.name": "mganprior",
+                                                   "loss.perceptual": 1.0}))
+
+
+def test_superresolution_of_measured_low_resolution_inputs(tmp_path):
+    from jaxinv.io.images import save_image
+
+    inputs = tmp_path / "lr"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    save_image(str(inputs / "a.png"), rng.uniform(-1, 1, (4, 4, 3)).astype(np.float32))
+    c = _tiny_config(tmp_path / "run", input=str(inputs), steps=40,
+                     **{"degradation.name": "downsample", "degradation.factor": 4,
+                        "degradation.mode": "bilinear", "degradation.measured_input": True})
+    (record,) = invert.run(c)
+    assert record["status"] == "ok" and record["metrics_on"] == "measurement"
+    curve = json.loads((tmp_path / "run" / "images" / "a" / "record.json").read_text())
+    assert curve["loss_curve"][-1] < 0.5 * curve["loss_curve"][0]
+    from PIL import Image
+
+    assert Image.open(tmp_path / "run" / "images" / "a" / "reconstruction.png").size == (16, 16)

@@ -2,28 +2,42 @@
 
 Keys:
   name: run name shown in the report.
-  checkpoint: converted generator directory (``converters/``); '' = built-in random StyleGAN2.
-  builtin: size, style_dim, n_mlp, channels and seed of the built-in generator.
+  checkpoint: converted generator directory (``converters/``; its family is read from it);
+    '' = the built-in random generator.
+  builtin: family ('stylegan2' or 'pggan'), size, style_dim (the latent size), n_mlp, channels
+    and seed of the built-in generator.
   input: image file, folder or glob; '' = recovery targets generated from known latents
     (``num_targets`` of them, truncation ``target_truncation``).
   output_dir, seed, steps, batch_size, chunk (steps per compiled call), progress.
-  method: name ('stylegan2') and the latent-space description (see ``jaxinv.methods.baselines``).
-  lr: per-variable learning rates {latent, noise, const}: lr, schedule, rampup, rampdown.
+  method: name ('stylegan2', 'sphinx' for StyleGAN2; 'mganprior', 'pmsfc' for PGGAN) and
+    its settings (see ``jaxinv.methods``).
+  lr: per-variable learning rates {latent, noise, const, weights}: lr, schedule, rampup,
+    rampdown. ``weights`` are mGANprior's alpha and PmSFC's tanh weights (official: base code).
   optimizer: 'adam', 'sgd' or 'adamw'.
-  loss: mse, l1, lpips weights; lpips_size (images are area-downsampled to it for LPIPS).
+  loss: mse, l1, lpips weights; lpips_size (images are area-downsampled to it for LPIPS);
+    perceptual: weight of mGANprior's VGG16 relu3_3 L1 loss.
+  perceptual: path (a converted LPIPS-VGG directory whose backbone is used; '' = lpips.path
+    when that is VGG), size (images are resized to it, nearest, as genforce).
   lpips: path (converted by ``converters/lpips_torch.py``; also enables the LPIPS metric), net.
   degradation: name (identity, grayscale, downsample, inpaint, compressed_sensing), factor,
     mode (area/bicubic), mask (file/folder/glob; '' = a centre hole), fraction (compressed
     sensing), noise_std (additive Gaussian measurement noise), clip_noisy (clip the noisy
-    measurement to [-1, 1], as SPHInX).
+    measurement to [-1, 1], as SPHInX), measured_input (downsample only: the input files are the
+    low-resolution measurements, loaded at size / factor; metrics are then computed against
+    them).
   target_transform: rotate (degrees, counter-clockwise), scale, translate_px (pixels of a
     reference_size image, to the right): a reproducible out-of-distribution shift of every target.
   attribute: transform ('' off; 'rotate', 'scale' or 'translate') and factors: each target becomes
     its K transformed variants (SPHInX attribute discovery).
   report: robustness (LPIPS/PSNR under fresh samples and latent noise at snrs), robustness_samples,
     snrs, interpolate (frames between consecutive images; 0 = off), edit_direction (.npy file,
-    [N_l, D] or [1, D]) and edit_alphas.
+    [N_l, D] or [1, D]) and edit_alphas, exchange (PmSFC's subspace feature exchange between
+    consecutive images).
   method (sphinx): preset ('official'/'paper'), margin_weight (attribute discovery).
+  method (mganprior): layer (composing layer k), num_codes.
+  method (pmsfc): preset ('paper'/'official'), layer, num_subspaces (R), codes_per_subspace (K),
+    subspaces (discovery folder; '' = <output_dir>/subspaces; discovered there if absent),
+    discovery_steps (-1 = the preset's).
 """
 
 from ml_collections import ConfigDict
@@ -37,7 +51,8 @@ def base_config() -> ConfigDict:
     c = ConfigDict()
     c.name = "stylegan2 W+ recovery"
     c.checkpoint = ""
-    c.builtin = ConfigDict(dict(size=64, style_dim=128, n_mlp=4, channels=64, seed=0))
+    c.builtin = ConfigDict(dict(family="stylegan2", size=64, style_dim=128, n_mlp=4, channels=64,
+                                seed=0))
     c.input = ""
     c.num_targets = 4
     c.target_truncation = 0.7
@@ -50,23 +65,25 @@ def base_config() -> ConfigDict:
     c.method = ConfigDict(dict(
         name="stylegan2", space="w+", optimize_noise=False, optimize_const=False,
         noise_regularize=0.0, normalize_noise=False, latent_noise=0.0, latent_noise_ramp=0.75,
-        truncation_weight=0.0, clamp=0.0, preset="official", margin_weight=0.5))
-    c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0)))
+        truncation_weight=0.0, clamp=0.0, preset="official", margin_weight=0.5, layer=6,
+        num_codes=30, num_subspaces=6, codes_per_subspace=5, subspaces="", discovery_steps=-1))
+    c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),
+                           weights=lr_spec(0.0)))
     c.optimizer = "adam"
     c.loss = ConfigDict(dict(mse=1.0, l1=0.0, lpips=0.0, lpips_size=256, lpips_min_size=0,
-                             generated_noise_std=0.0))
+                             generated_noise_std=0.0, perceptual=0.0))
     c.lpips = ConfigDict(dict(path="", net="vgg"))
+    c.perceptual = ConfigDict(dict(path="", size=256))
     c.degradation = ConfigDict(dict(name="identity", factor=4, mode="area", mask="",
-                                    fraction=0.05, noise_std=0.0, clip_noisy=False))
+                                    fraction=0.05, noise_std=0.0, clip_noisy=False,
+                                    measured_input=False))
     c.target_transform = ConfigDict(dict(rotate=0.0, scale=1.0, translate_px=0.0,
                                          reference_size=1024))
     c.attribute = ConfigDict(dict(transform="", factors=(0.0, 2.0)))
     c.report = ConfigDict(dict(robustness=False, robustness_samples=8, snrs=(30.0, 20.0, 10.0),
-                               interpolate=0, edit_direction="", edit_alphas=(-3.0, 3.0)))
+                               interpolate=0, edit_direction="", edit_alphas=(-3.0, 3.0),
+                               exchange=False))
     return c
-
-
-
 
 
 def baseline_config(name: str, space: str, steps: int, latent_lr: float, schedule: str,
@@ -107,4 +124,68 @@ def sphinx_config(preset: str = "official", name: str = "sphinx") -> ConfigDict:
     c.loss.lpips_min_size = PRESETS[preset].lpips_min_size
     c.batch_size = 1
     c.report.robustness = True
+    return c
+
+
+# genforce/mganprior's per-task settings (composing layer, number of codes, degradation).
+MGANPRIOR_TASKS = {
+    "inversion": dict(layer=6, num_codes=30, degradation=dict(name="identity")),
+    "colorization": dict(layer=4, num_codes=20, degradation=dict(name="grayscale")),
+    "inpainting": dict(layer=4, num_codes=30, degradation=dict(name="inpaint")),
+    "superresolution": dict(layer=6, num_codes=30, degradation=dict(
+        name="downsample", factor=16, mode="bilinear")),
+}
+
+
+def pggan_config(method: str, task: str, name: str) -> ConfigDict:
+    """A PGGAN run for ``task`` (a key of ``MGANPRIOR_TASKS``): genforce's degradation and
+    loss (MSE + VGG16 relu3_3 L1 perceptual at 256 px, weights 1 and 1); built-in 64 px random
+    PGGAN unless ``checkpoint`` is set."""
+    if task not in MGANPRIOR_TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(MGANPRIOR_TASKS)}")
+    t = MGANPRIOR_TASKS[task]
+    c = base_config()
+    c.name = name
+    c.output_dir = "runs/" + name
+    c.builtin.family = "pggan"
+    c.method.name = method
+    c.method.layer = t["layer"]
+    c.degradation.update(t["degradation"])
+    c.loss.mse = 1.0
+    c.loss.perceptual = 1.0
+    c.batch_size = 1
+    return c
+
+
+def mganprior_config(task: str) -> ConfigDict:
+    """mGANprior as genforce runs it: plain gradient descent (SGD, lr 1) on z and alpha,
+    3000 steps, the task's layer and number of codes."""
+    c = pggan_config("mganprior", task, f"mganprior_{task}")
+    c.method.num_codes = MGANPRIOR_TASKS[task]["num_codes"]
+    c.steps = 3000
+    c.optimizer = "sgd"
+    c.lr.latent = lr_spec(1.0)
+    c.lr.weights = lr_spec(1.0)
+    return c
+
+
+def pmsfc_config(task: str, preset: str = "paper") -> ConfigDict:
+    """PmSFC with a preset (see ``jaxinv.methods.pmsfc``): ``paper`` composes at the task's
+    mGANprior layer with R = 6 subspaces x K = 5 codes, loss as mGANprior, 7000 Adam steps;
+    ``official`` follows the released code (layer 3 as its README, MSE-only base-code loss,
+    Adam lr 1e-4, 20000 steps). Subspaces are discovered on the first run and reused."""
+    from jaxinv.methods.pmsfc import get_preset
+
+    p = get_preset(preset)
+    c = pggan_config("pmsfc", task, f"pmsfc_{task}_{preset}")
+    c.method.preset = preset
+    c.method.num_subspaces = 6
+    c.method.codes_per_subspace = 5
+    c.steps = p.steps
+    c.lr.latent = lr_spec(p.lr)
+    c.lr.weights = lr_spec(p.lr)
+    c.report.exchange = True
+    if preset == "official":
+        c.method.layer = 3
+        c.loss.perceptual = 0.0
     return c

@@ -56,35 +56,13 @@ def _log(msg: str) -> None:
 
 
 def load_generator(config):
-    """Returns ``(StyleGAN2Config, params, notes)``."""
-    import jax
+    """The configured :class:`jaxinv.experiments.generators.Generator`."""
+    from jaxinv.experiments import generators
 
-    from jaxinv.generators import stylegan2
-    from jaxinv.io.checkpoints import CheckpointError, check_shapes, load_params
-
-    if config.checkpoint:
-        params, meta = load_params(config.checkpoint, family="stylegan2")
-        try:
-            cfg = stylegan2.StyleGAN2Config.from_dict(meta["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{config.checkpoint}/meta.json: no valid StyleGAN2 "
-                                  f"architecture ({type(e).__name__}: {e})") from None
-        check_shapes(params, stylegan2.param_shapes(cfg), config.checkpoint)
-        return cfg, jax.tree_util.tree_map(np.asarray, params), []
-    b = config.builtin
-    cfg = stylegan2.StyleGAN2Config(b.size, b.style_dim, b.n_mlp, (b.channels,) * (
-        int(np.log2(b.size)) - 1))
-    params = stylegan2.init_params(cfg, jax.random.PRNGKey(b.seed))
-    # Random RGB layers give images of std ~1.5; scale them so images span about [-1, 1].
-    gain = 0.5 / float(np.std(np.asarray(stylegan2.generate(
-        cfg, params, jax.random.normal(jax.random.PRNGKey(b.seed + 1), (8, cfg.style_dim))))))
-    for layer in params["to_rgbs"]:
-        layer["weight"] = layer["weight"] * gain
-    note = (f"No pretrained model was used: config.checkpoint is empty, so this run uses a "
-            f"built-in StyleGAN2 ({b.size}px, style_dim {b.style_dim}) with random weights "
-            f"(seed {b.seed}). Convert a real checkpoint with converters/stylegan2_rosinality.py "
-            f"and pass --config.checkpoint=OUTPUT_DIR.")
-    return cfg, params, [note]
+    if not config.checkpoint and config.builtin.family not in generators.FAMILIES:
+        raise ConfigError(f"config.builtin.family = {config.builtin.family!r}; choose one of "
+                          f"{generators.FAMILIES}")
+    return generators.load(config)
 
 
 def load_lpips(config):
@@ -188,14 +166,15 @@ def transform_targets(config, targets: list[Target]) -> list[Target]:
     return out
 
 
-def collect_targets(config, cfg, params) -> list[Target]:
-    """Images from ``config.input``, or recovery targets generated from known W latents."""
-    import jax
-
-    from jaxinv.generators import stylegan2
+def collect_targets(config, gen) -> list[Target]:
+    """Images from ``config.input``, or recovery targets generated from known latents. With
+    ``config.degradation.measured_input`` the files are the low-resolution measurements and are
+    loaded at ``size / factor``."""
+    from jaxinv.experiments.generators import recovery_targets
     from jaxinv.io.images import ImageError, load_image
 
     if config.input:
+        size = gen.size // config.degradation.factor if _measured(config) else gen.size
         targets, seen = [], set()
         for path in _listed(config.input, "config.input"):
             name = os.path.splitext(os.path.basename(path))[0]
@@ -203,26 +182,43 @@ def collect_targets(config, cfg, params) -> list[Target]:
                 name += "_"
             seen.add(name)
             try:
-                targets.append(Target(name, path, load_image(path, cfg.size), None, None))
+                targets.append(Target(name, path, load_image(path, size), None, None))
             except ImageError as e:
                 targets.append(Target(name, path, None, None, str(e)))
         return targets
-    key = jax.random.PRNGKey(config.seed + 1000)
-    z = jax.random.normal(key, (config.num_targets, cfg.style_dim))
-    w = stylegan2.truncate(stylegan2.mapping(cfg, params, z), params["w_avg"],
-                           config.target_truncation)
-    ws = stylegan2.broadcast_w(cfg, w)
-    images = np.asarray(stylegan2.synthesis(cfg, params, ws))
+    images, truths = recovery_targets(config, gen)
     return [Target(f"target_{i:03d}", f"generated from seed {config.seed + 1000}, row {i}",
-                   images[i], {"wplus": np.asarray(ws[i])}, None)
-            for i in range(config.num_targets)]
+                   images[i], truths[i], None) for i in range(len(images))]
 
 
-def build_problem(config, cfg):
-    """The configured method's Problem for generator ``cfg``."""
-    from jaxinv.methods import baselines, sphinx
+def _measured(config) -> bool:
+    """Whether the inputs are measurements (low-resolution images) rather than ground truth."""
+    if not config.degradation.measured_input:
+        return False
+    if config.degradation.name != "downsample":
+        raise ConfigError("config.degradation.measured_input applies to 'downsample' only (give "
+                          "grayscale or masked inputs as they are: those operators leave them "
+                          "unchanged)")
+    return bool(config.input)
 
-    m = config.method
+
+_METHOD_FAMILY = {"stylegan2": "stylegan2", "sphinx": "stylegan2", "mganprior": "pggan",
+                  "pmsfc": "pggan"}
+
+
+def build_problem(config, gen):
+    """The configured method's Problem for generator ``gen``."""
+    from jaxinv.methods import baselines, mganprior, pmsfc, sphinx
+
+    m, cfg = config.method, gen.cfg
+    if m.name not in _METHOD_FAMILY:
+        raise ConfigError(f"config.method.name = {m.name!r}; available: "
+                          f"{', '.join(map(repr, _METHOD_FAMILY))}")
+    if _METHOD_FAMILY[m.name] != gen.family:
+        source = config.checkpoint or "config.builtin.family"
+        raise ConfigError(f"config.method.name = {m.name!r} inverts {_METHOD_FAMILY[m.name]} "
+                          f"generators; {source} is {gen.family}")
+    lr = config.lr.to_dict()
     try:
         if m.name == "stylegan2":
             spec = baselines.Space(
@@ -230,14 +226,94 @@ def build_problem(config, cfg):
                 noise_regularize=m.noise_regularize, normalize_noise=m.normalize_noise,
                 latent_noise=m.latent_noise, latent_noise_ramp=m.latent_noise_ramp,
                 truncation_weight=m.truncation_weight, clamp=m.clamp, steps=config.steps)
-            return baselines.build(cfg, spec, config.lr.to_dict())
+            return baselines.build(cfg, spec, lr)
         if m.name == "sphinx":
             variants = len(config.attribute.factors) if config.attribute.transform else 1
             return sphinx.build(cfg, m.preset, num_variants=variants,
                                 margin_weight=m.margin_weight)
+        if m.name == "mganprior":
+            return mganprior.build(cfg, m.layer, m.num_codes,
+                                   {"z": lr["latent"], "alpha": lr["weights"]})
+        names = ("z", "w") if pmsfc.get_preset(m.preset).composition == "tanh" else ("z", "base")
+        return pmsfc.build(cfg, m.layer, m.num_subspaces, m.codes_per_subspace, m.preset,
+                           {names[0]: lr["latent"], names[1]: lr["weights"]})
     except ValueError as e:
         raise ConfigError(f"config.method: {e}") from None
-    raise ConfigError(f"config.method.name = {m.name!r}; available: 'stylegan2', 'sphinx'")
+
+
+def load_subspaces(config, gen, out) -> tuple[np.ndarray, list[str]]:
+    """PmSFC's channel masks [R, C] for ``config.method``: read from ``method.subspaces`` (default
+    ``<output_dir>/subspaces``) when a discovery for this generator, layer and preset is there,
+    otherwise discovered now and saved there. Returns ``(masks, notes)``."""
+    import jax
+    from tqdm import tqdm
+
+    from jaxinv.methods import pmsfc
+
+    m = config.method
+    preset = pmsfc.get_preset(m.preset)
+    folder = os.path.abspath(m.subspaces or os.path.join(out, "subspaces"))
+    fingerprint = pmsfc.generator_fingerprint(gen.cfg, gen.params)
+    steps = m.discovery_steps if m.discovery_steps >= 0 else preset.discovery_steps
+    wanted = {"layer": m.layer, "preset": m.preset, "generator": fingerprint, "steps": steps}
+    curves = None  # set when S is discovered in this run (then it is saved)
+    if os.path.exists(os.path.join(folder, "meta.json")):
+        tree, meta = pmsfc.load_subspaces(folder)
+        found = {k: meta.get(k) for k in wanted}
+        if found != wanted:
+            diff = ", ".join(f"{k} {found[k]!r} (wanted {wanted[k]!r})" for k in wanted
+                             if found[k] != wanted[k])
+            raise ConfigError(f"config.method.subspaces: {folder} holds a discovery for another "
+                              f"setting: {diff}; point it elsewhere or remove it")
+        s = tree["s"]
+        note = f"PmSFC subspaces read from {folder} (discovered once, {steps} steps)."
+    else:
+        bar = tqdm(total=steps, desc="subspace discovery", unit="step", file=sys.stderr,
+                   disable=not config.progress)
+
+        def progress(done, last):
+            bar.update(done - bar.n)
+            bar.set_postfix(loss=f"{float(last[0]):.4g}")
+
+        try:
+            s, curves = pmsfc.discover(gen.cfg, gen.params, m.layer, preset,
+                                       jax.random.PRNGKey(config.seed + 31), steps=steps,
+                                       chunk=config.chunk, callback=progress)
+        except FloatingPointError as e:
+            raise ConfigError(f"PmSFC subspace discovery diverged: {e}") from None
+        bar.close()
+        note = (f"PmSFC subspaces discovered ({steps} steps, self-expressive loss "
+                f"{curves['total'][0]:.4g} -> {curves['total'][-1]:.4g}) and saved to {folder}.")
+    a = pmsfc.affinity(s, m.num_subspaces, preset)
+    labels = pmsfc.spectral_clustering(a, m.num_subspaces, seed=config.seed)
+    sizes = np.bincount(labels, minlength=m.num_subspaces)
+    if not sizes.all():
+        raise ConfigError(f"config.method.num_subspaces = {m.num_subspaces}: clustering "
+                          f"{folder} gave an empty subspace (sizes {sizes.tolist()})")
+    if curves is not None:
+        pmsfc.save_subspaces(folder, s, a, labels, curves,
+                             {**wanted, "num_subspaces": m.num_subspaces})
+    return pmsfc.masks_from_labels(labels, m.num_subspaces), [
+        note + f" Subspace sizes: {sizes.tolist()}."]
+
+
+def load_perceptual(config):
+    """The VGG16 backbone params of mGANprior's perceptual loss, or None when unused."""
+    from jaxinv.losses import lpips
+
+    if not config.loss.perceptual:
+        return None
+    path = config.perceptual.path or (config.lpips.path if config.lpips.net == "vgg" else "")
+    if not path:
+        raise ConfigError(
+            f"config.loss.perceptual = {config.loss.perceptual} needs a VGG16 backbone: convert "
+            f"torchvision's {lpips.TORCHVISION_FILES['vgg']} with converters/lpips_torch.py "
+            f"--net vgg and set --config.perceptual.path (or an LPIPS-VGG --config.lpips.path)")
+    net, params = lpips.load(path)
+    if net != "vgg":
+        raise ConfigError(f"config.perceptual.path: {path} holds LPIPS-{net}; the perceptual "
+                          f"loss needs the VGG16 backbone")
+    return params["backbone"]
 
 
 def _record_path(out, name):
@@ -285,7 +361,8 @@ def build_solver(config, context, problem, operator, per_image_op) -> Solver:
                                        config.optimizer)
     loss = config.loss
     weights = LossWeights(loss.mse, loss.l1, loss.lpips, config.lpips.net, loss.lpips_size,
-                          loss.lpips_min_size, loss.generated_noise_std)
+                          loss.lpips_min_size, loss.generated_noise_std, loss.perceptual,
+                          config.perceptual.size)
     loss_fn = functools.partial(reconstruction_loss, problem, operator, weights)
     return Solver(problem, operator, per_image_op, loss_fn, optimizer)
 
@@ -316,7 +393,9 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
     op_data = ({k: jnp.asarray(np.stack([per_image_op(i)[k] for i in idx_p]))
                 for k in per_image_op(0)} if per_image_op else {})
     shared_op = context.get("op", {})
-    y = images if images.ndim == 5 else operator.apply({**shared_op, **op_data}, images)
+    measured = _measured(config)
+    y = images if images.ndim == 5 or measured else operator.apply({**shared_op, **op_data},
+                                                                   images)
     if config.degradation.noise_std:
         noise_root = jax.random.PRNGKey(config.seed + 17)
         noise_keys = jnp.stack([jax.random.fold_in(noise_root, i) for i in idx_p])
@@ -347,10 +426,16 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
     latents = jax.vmap(lambda v: problem.latents(v, context))(result.variables)
     flat = lambda a: jnp.reshape(a, (-1,) + a.shape[-3:])
     per_item = lambda m: np.asarray(m).reshape(len(batch_p), -1).mean(axis=1)
-    psnr = per_item(metrics.psnr(flat(final), flat(images)))
-    ssim = per_item(metrics.ssim(flat(final), flat(images)))
-    lp = (per_item(metrics.lpips(lpips_net, context["lpips"], flat(final), flat(images)))
+    # Without ground truth (measured inputs) the metrics compare the degraded reconstruction
+    # with the measurement.
+    scored, reference = ((operator.apply({**shared_op, **op_data}, jnp.asarray(final)), images)
+                         if measured else (final, images))
+    psnr = per_item(metrics.psnr(flat(scored), flat(reference)))
+    ssim = per_item(metrics.ssim(flat(scored), flat(reference)))
+    lp = (per_item(metrics.lpips(lpips_net, context["lpips"], flat(scored), flat(reference)))
           if lpips_net else [None] * len(batch_p))
+    auc = (per_item(metrics.colorization_auc(flat(final), flat(images)))
+           if operator.name == "grayscale" else None)
     seconds = (time.time() - start) / n_real
     records = []
     for b, t in enumerate(batch):
@@ -365,7 +450,8 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
             _log(f"error: {record['error']}")
         else:
             variables_b = jax.tree_util.tree_map(lambda a: a[b], result.variables)
-            views = (t.image, np.asarray(y[b]), final[b])
+            views = ((_upsampled(t.image, final.shape[-2]),) * 2 + (final[b],) if measured
+                     else (t.image, np.asarray(y[b]), final[b]))
             if images.ndim == 5:
                 save_image(os.path.join(folder, "reconstruction.png"),
                            np.concatenate(list(final[b]), axis=1))
@@ -384,7 +470,11 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
             record.update(status="ok", psnr=float(psnr[b]), ssim=float(ssim[b]),
                           lpips=None if lp[b] is None else float(lp[b]),
                           grid=os.path.join("images", t.name, "grid.png"))
-            if t.truth is not None and "wplus" in latents:
+            if measured:
+                record["metrics_on"] = "measurement"
+            if auc is not None:
+                record["auc"] = float(auc[b])
+            if t.truth is not None and "wplus" in t.truth and "wplus" in latents:
                 record["latent_error"] = _latent_error(
                     np.asarray(latents["wplus"][b]), t.truth["wplus"],
                     np.asarray(context["generator"]["w_avg"]))
@@ -392,6 +482,12 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
         write_json(_record_path(out, t.name), record)
         records.append(record)
     return records
+
+
+def _upsampled(image, size: int):
+    """Nearest-neighbour enlargement of a measurement [h, w, 3] to [size, size, 3] for grids."""
+    f = size // image.shape[0]
+    return np.repeat(np.repeat(image, f, axis=0), f, axis=1)
 
 
 def _post_process(config, context, problem, variables, target, folder, key, lpips_net) -> dict:
@@ -412,7 +508,7 @@ def _post_process(config, context, problem, variables, target, folder, key, lpip
         direction = _load_direction(rep.edit_direction)
         strip = latent_ops.edit(problem, variables, context, direction, tuple(rep.edit_alphas))
         save_image(os.path.join(folder, "edit.png"), np.concatenate(list(np.asarray(strip)), 1))
-    if "alpha" in variables:
+    if "direction" in variables:  # SPHInX attribute discovery
         top = float(np.max(np.asarray(variables["alpha"])))
         strip = latent_ops.edit(problem, variables, context, variables["direction"],
                                 tuple(np.linspace(0.0, top, 2 * variables["alpha"].shape[0] + 1)))
@@ -429,24 +525,37 @@ def _load_direction(path):
                           f"array ({e})") from None
 
 
-def write_interpolations(config, out, targets, records, context, problem):
-    """Strips between consecutive finished images, from their saved variables."""
+def write_pair_reports(config, out, targets, records, context, problem):
+    """Strips between consecutive finished images, from their saved variables: interpolations
+    (``config.report.interpolate`` frames) and, for methods that define one, the part-by-part
+    exchange (``config.report.exchange``; PmSFC: a's image with each subspace taken from b)."""
     import jax
 
     from jaxinv.io.checkpoints import load_params
     from jaxinv.io.images import save_image
     from jaxinv.methods import latent_ops
 
+    kinds = {}
+    if config.report.interpolate:
+        kinds["interpolations"] = lambda va, vb: latent_ops.interpolate(
+            problem, va, vb, context, config.report.interpolate)
+    if config.report.exchange:
+        if problem.exchange is None:
+            raise ConfigError(f"config.report.exchange: method {config.method.name!r} has no "
+                              f"feature exchange")
+        kinds["exchanges"] = lambda va, vb: problem.exchange(va, vb, context)
     done = [t.name for t in targets if records.get(t.name, {}).get("status") == "ok"]
     for a, b in zip(done[:-1], done[1:]):
-        path = os.path.join(out, "interpolations", f"{a}__{b}.png")
-        if os.path.exists(path):
+        todo = {kind: os.path.join(out, kind, f"{a}__{b}.png") for kind in kinds}
+        todo = {kind: path for kind, path in todo.items() if not os.path.exists(path)}
+        if not todo:
             continue
         va, vb = (jax.tree_util.tree_map(
             jax.numpy.asarray, load_params(os.path.join(out, "images", n, "latents"))[0][
                 "variables"]) for n in (a, b))
-        strip = latent_ops.interpolate(problem, va, vb, context, config.report.interpolate)
-        save_image(path, np.concatenate(list(np.asarray(strip)), axis=1))
+        for kind, path in todo.items():
+            strip = kinds[kind](va, vb)
+            save_image(path, np.concatenate(list(np.asarray(strip)), axis=1))
 
 
 def write_run_outputs(config, out, targets, records, notes):
@@ -470,30 +579,33 @@ def write_run_outputs(config, out, targets, records, notes):
 
 def run(config) -> list[dict]:
     """Runs (or resumes) an inversion; returns the per-image records."""
-    import jax
-
+    from jaxinv.experiments.generators import method_context
     from jaxinv.report.tables import write_json
 
     out = os.path.abspath(config.output_dir)
     os.makedirs(out, exist_ok=True)
-    cfg, params, notes = load_generator(config)
-    for note in notes:
-        _log(f"NOTE: {note}")
+    gen = load_generator(config)
+    notes = list(gen.notes)
     lpips_net, lpips_params = load_lpips(config)
-    problem = build_problem(config, cfg)
-    operator, shared_op, per_image_op = build_operator(config, cfg.size)
+    perceptual_params = load_perceptual(config)
+    problem = build_problem(config, gen)
+    operator, shared_op, per_image_op = build_operator(config, gen.size)
     if config.attribute.transform and operator.name != "identity":
         raise ConfigError("config.attribute needs config.degradation.name = 'identity'")
     if config.loss.lpips and not operator.image_like:
         raise ConfigError(f"config.loss.lpips needs image-like measurements; "
                           f"{operator.name} gives vectors")
-    from jaxinv.generators import stylegan2
-
-    context = {"generator": params, "op": shared_op,
-               "w_std": stylegan2.w_stats(cfg, params, jax.random.PRNGKey(0))[1]}
+    context = {"generator": gen.params, "op": shared_op, **method_context(gen)}
     if lpips_params is not None:
         context["lpips"] = lpips_params
-    targets = transform_targets(config, collect_targets(config, cfg, params))
+    if perceptual_params is not None:
+        context["perceptual"] = perceptual_params
+    if config.method.name == "pmsfc":
+        context["subspaces"], subspace_notes = load_subspaces(config, gen, out)
+        notes += subspace_notes
+    for note in notes:
+        _log(f"NOTE: {note}")
+    targets = transform_targets(config, collect_targets(config, gen))
     write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
     records = _load_records(out, targets)
     if records:
@@ -513,8 +625,7 @@ def run(config) -> list[dict]:
         for r in batch_records:
             records[r["image"]] = r
         write_run_outputs(config, out, targets, records, notes)
-    if config.report.interpolate:
-        write_interpolations(config, out, targets, records, context, problem)
+    write_pair_reports(config, out, targets, records, context, problem)
     summary = write_run_outputs(config, out, targets, records, notes)
     for k, s in summary.items():
         _log(f"{k}: mean {s['mean']:.4g}, median {s['median']:.4g} over {s['n']} images")

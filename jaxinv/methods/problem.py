@@ -14,6 +14,10 @@ shared ``context`` (generator params and friends) explicitly:
 - ``sample_wplus(variables, context, key) -> (W+ [N_l, D], const [4, 4, C])`` and
   ``render_wplus(variables, context, ws [n, N_l, D], const) -> images [n, H, W, 3]``: optional,
   for StyleGAN2 methods; they let reports perturb the latent code (robustness, edits).
+- ``view_weights``: optional weights of the rendered views in the data terms (default: their
+  mean), e.g. PmSFC's official loss ``0.01 * composed + 1 * base``.
+- ``exchange(variables_a, variables_b, context) -> images [n, H, W, 3]``: optional, images that
+  mix two solutions part by part (PmSFC's feature exchange between subspaces).
 
 A method may render several views at once (``render`` returning [n, H, W, 3], e.g. SPHInX's
 attribute discovery); its target is then [n, H, W, 3] and the data terms are averaged over views.
@@ -45,6 +49,8 @@ class Problem(NamedTuple):
     learning_rates: dict
     sample_wplus: Callable | None = None
     render_wplus: Callable | None = None
+    view_weights: tuple | None = None
+    exchange: Callable | None = None
 
 
 class LossWeights(NamedTuple):
@@ -105,9 +111,13 @@ def reconstruction_loss(problem: Problem, operator: Operator, weights: LossWeigh
     op_params.update(jax.tree_util.tree_map(lambda a: a[None], data["op"]))
     total, terms = data_terms(weights, operator, op_params, x, y, context)
     penalty, penalty_terms = problem.penalty(variables, context, k_penalty, step)
+    if problem.view_weights is None:
+        data_loss = jnp.mean(total)
+    else:
+        data_loss = jnp.dot(jnp.asarray(problem.view_weights, total.dtype), total)
     aux = {k: jnp.mean(v) for k, v in terms.items()}
     aux.update(penalty_terms)
-    return jnp.mean(total) + penalty, aux
+    return data_loss + penalty, aux
 
 
 def no_penalty(variables, context, key, step):

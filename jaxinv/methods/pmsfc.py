@@ -1,0 +1,348 @@
+"""PmSFC: prior multi-subspace feature composition (Li et al., AAAI 2021; guanyuelee/PmSFC).
+
+Two stages on a PGGAN split at layer k (G1 = the first k conv layers, G2 the rest; see
+:mod:`jaxinv.generators.pggan`), features F [h, w, C]:
+
+1. **Subspace discovery** (:func:`discover`). A self-expressive matrix S [C, C] with
+   diag(S) = 0 exactly rewrites every channel as a combination of the others. Flattening F to
+   [N, C] (positions x channels), the reconstruction is ``F S`` and ``T`` folds it back to
+   [h, w, C]. S is trained with Adam (lr 1e-4) on fresh z ~ N(0, I) every step to minimise
+   ``||F - F S||^2 + lambda ||G2(F) - G2(T(F S))||^2 + mu ||S||_1`` (each norm a mean over its
+   entries, as the code computes them). The affinity ``A`` over channels is clustered into R
+   subspaces by Ng-Jordan-Weiss spectral clustering (:func:`spectral_clustering`).
+2. **Inversion** (:func:`build`): codes are composed in each subspace separately, so different
+   channel groups (different semantics) get their own codes.
+
+Presets (``PRESETS``; ``paper`` is the default):
+
+================  ===========================================  ===================================
+                  ``paper`` (the AAAI text)                    ``official`` (released code)
+================  ===========================================  ===================================
+S init, batch     1e-4, 4 (not stated; the code's values)      1e-4, 4
+lambda, mu, steps 10, 1, 3000                                  1, 1, 10000
+sparsity          L1                                           L1 (``sparsity='l2'`` as an option)
+affinity          ``A = (|S| + |S^T|) / 2``                    DSC-Net post-processing of S:
+                                                               relu, keep each column's largest
+                                                               entries up to ``rho`` = 20% of its
+                                                               L1 mass, symmetrise, rank
+                                                               ``d R + 1`` SVD (d = 6), rows of
+                                                               ``U sqrt(s)`` normalised,
+                                                               ``relu(U U^T) ** 2``, scaled to max 1
+codes             R = 6 subspaces x K = 5 codes, z ~ N(0, 1),  R x K codes and one base code, all
+                  weights w [R, K, C] through tanh (start      zero at the start
+                  w = 1, i.e. uniform)
+composition       Eq. (6): per subspace r, ``F_r = sum_k       ``f = sum_t m_{r(t)} G1(z_t) +
+                  tanh(w_rk) G1(z_rk) / sum_k tanh(w_rk)``;    G1(z_base)``
+                  Eq. (7): ``F = sum_r m_r F_r`` (channels
+                  back in their order), ``x = G2(F)``
+loss              as mGANprior: MSE + VGG16 relu3_3 L1         ``0.01 MSE(G2(f), y) + MSE(G2(G1(
+                  (the runner's ``config.loss``)               z_base)), y)``
+optimiser         Adam, lr 0.01 for z and w (not stated; our   Adam, lr 1e-4; 20000 steps (its
+                  choice), 7000 steps                          README's command)
+================  ===========================================  ===================================
+
+Both presets cluster with Ng-Jordan-Weiss (normalised affinity, top-R eigenvectors, rows
+normalised, k-means with restarts); the released code uses scikit-learn's ``SpectralClustering``
+with ``assign_labels='discretize'`` instead. Labels are numbered by subspace size, largest
+first, as the code renumbers them. The released code indexes layers by its own block list; here
+``layer`` is mGANprior's index (the output of conv layer ``layer - 1``).
+
+A discovery is saved with orbax (:func:`save_subspaces`: S, A, labels, loss curves, and a
+fingerprint of the generator it belongs to) so it runs once per generator, layer and preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxinv.generators import pggan
+from jaxinv.methods.problem import Problem, no_penalty
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    init_scale: float
+    batch: int
+    lam: float
+    mu: float
+    discovery_steps: int
+    sparsity: str            # 'l1' or 'l2'
+    affinity: str            # 'symmetric' (paper) or 'dscnet' (official post-processing)
+    composition: str         # 'tanh' (paper Eq. 6/7) or 'base' (official)
+    steps: int
+    lr: float
+    dscnet_rho: float = 0.2
+    dscnet_dim: int = 6
+    dscnet_power: float = 2.0
+
+
+PRESETS = {
+    "paper": Preset(init_scale=1e-4, batch=4, lam=10.0, mu=1.0, discovery_steps=3000,
+                    sparsity="l1", affinity="symmetric", composition="tanh", steps=7000,
+                    lr=0.01),
+    "official": Preset(init_scale=1e-4, batch=4, lam=1.0, mu=1.0, discovery_steps=10000,
+                       sparsity="l1", affinity="dscnet", composition="base", steps=20000,
+                       lr=1e-4),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown PmSFC preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+# --------------------------------------------------------------------------- subspace discovery
+
+def off_diagonal(s):
+    """S with its diagonal set to exactly 0 (the self-expressive constraint)."""
+    return s * (1.0 - jnp.eye(s.shape[0], dtype=s.dtype))
+
+
+def self_expression(f, s):
+    """``T(F S)``: features f [B, h, w, C] rewritten by S [C, C] (column j: channel j's
+    coefficients over the other channels)."""
+    return jnp.einsum("bhwc,cd->bhwd", f, off_diagonal(s))
+
+
+def discovery_loss(cfg: pggan.PGGANConfig, layer: int, preset: Preset, variables, data, context,
+                   key, step):
+    """The engine's loss for S (``variables = {'s': [C, C]}``): fresh z [batch, z_dim] from
+    ``key``; returns ``(loss, {'feature', 'data', 'sparse'})``."""
+    params = context["generator"]
+    s = off_diagonal(variables["s"])
+    z = jax.random.normal(key, (preset.batch, cfg.z_dim))
+    f = pggan.features(cfg, params, z, layer)
+    f_rec = self_expression(f, s)
+    feature = jnp.mean((f - f_rec) ** 2)
+    if preset.lam:
+        images = pggan.from_features(cfg, params, jnp.concatenate([f, f_rec]), layer)
+        data_term = jnp.mean((images[:preset.batch] - images[preset.batch:]) ** 2)
+    else:
+        data_term = jnp.zeros(())
+    sparse = jnp.mean(jnp.abs(s)) if preset.sparsity == "l1" else jnp.mean(s ** 2)
+    loss = feature + preset.lam * data_term + preset.mu * sparse
+    return loss, {"feature": feature, "data": data_term, "sparse": sparse}
+
+
+def _zero_diagonal(variables, context):
+    return {"s": off_diagonal(variables["s"])}
+
+
+def discover(cfg: pggan.PGGANConfig, params, layer: int, preset: Preset, key, steps=None,
+             chunk: int = 250, callback=None):
+    """Trains S; returns ``(S [C, C] numpy with a zero diagonal, {'total', 'feature', 'data',
+    'sparse'}: loss curves [steps])``. Raises ``FloatingPointError`` if the loss diverges."""
+    import optax
+
+    from jaxinv import engine
+
+    if not 1 <= layer < cfg.num_layers:
+        raise ValueError(f"subspace layer must be in 1..{cfg.num_layers - 1}, got {layer}")
+    steps = preset.discovery_steps if steps is None else steps
+    channels = cfg.layer_channels(layer - 1)
+    s0 = off_diagonal(jnp.full((channels, channels), preset.init_scale))
+    loss_fn = functools.partial(discovery_loss, cfg, layer, preset)
+    result = engine.optimize(loss_fn, optax.adam(1e-4), {"s": s0[None]}, {}, {"generator": params},
+                             key[None], steps, project=_zero_diagonal, chunk=chunk,
+                             callback=callback)
+    engine.check_finite(result, ["self-expressive layer"])
+    curves = {"total": result.losses[0], **{k: v[0] for k, v in result.aux.items()}}
+    return np.asarray(result.variables["s"][0]), curves
+
+
+def symmetric_affinity(s):
+    """The paper's ``A = (|S| + |S^T|) / 2`` [C, C]."""
+    a = np.abs(np.asarray(s, np.float64))
+    return (a + a.T) / 2.0
+
+
+def dscnet_affinity(s, num_subspaces: int, dim: int = 6, rho: float = 0.2, power: float = 2.0):
+    """The released code's post-processing of S (from DSC-Net) into an affinity [C, C]."""
+    c = np.maximum(np.asarray(s, np.float64), 0.0)
+    kept = np.zeros_like(c)
+    for j in range(c.shape[1]):  # keep column j's largest entries up to rho of its L1 mass
+        order = np.argsort(-c[:, j])
+        mass = np.cumsum(c[order, j])
+        if mass[-1] <= 0:
+            continue
+        n = int(np.searchsorted(mass, rho * mass[-1], side="right")) + 1
+        kept[order[:n], j] = c[order[:n], j]
+    c = (kept + kept.T) / 2.0
+    rank = min(dim * num_subspaces + 1, c.shape[0] - 1)
+    u, sv, _ = np.linalg.svd(c)
+    u = u[:, :rank] * np.sqrt(sv[:rank])
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    z = u @ u.T
+    a = np.abs(np.maximum(z, 0.0) ** power)
+    a /= max(a.max(), 1e-12)
+    return (a + a.T) / 2.0
+
+
+def affinity(s, num_subspaces: int, preset: Preset):
+    if preset.affinity == "symmetric":
+        return symmetric_affinity(s)
+    return dscnet_affinity(s, num_subspaces, preset.dscnet_dim, preset.dscnet_rho,
+                           preset.dscnet_power)
+
+
+def spectral_clustering(a, num_clusters: int, seed: int = 0, restarts: int = 10):
+    """Ng-Jordan-Weiss spectral clustering of a symmetric non-negative affinity a [n, n]:
+    ``D^-1/2 A D^-1/2`` (diagonal of A ignored), its top ``num_clusters`` eigenvectors with rows
+    normalised, then k-means (best of ``restarts`` k-means++ starts). Returns labels [n] in
+    0..num_clusters-1, numbered by cluster size, largest first."""
+    from scipy.cluster.vq import kmeans2
+    from scipy.linalg import eigh
+
+    a = np.array(a, np.float64)
+    n = a.shape[0]
+    if not 1 <= num_clusters <= n:
+        raise ValueError(f"cannot split {n} channels into {num_clusters} subspaces")
+    np.fill_diagonal(a, 0.0)
+    d = 1.0 / np.sqrt(np.maximum(a.sum(axis=1), 1e-12))
+    lap = d[:, None] * a * d[None, :]
+    _, vecs = eigh(lap, subset_by_index=(n - num_clusters, n - 1))
+    u = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    rng = np.random.default_rng(seed)
+    best, best_cost = None, np.inf
+    for _ in range(restarts):
+        centres, labels = kmeans2(u, num_clusters, minit="++", seed=rng)
+        cost = float(np.sum((u - centres[labels]) ** 2))
+        if cost < best_cost:
+            best, best_cost = labels, cost
+    sizes = np.bincount(best, minlength=num_clusters)
+    rank = np.empty(num_clusters, int)
+    rank[np.argsort(-sizes, kind="stable")] = np.arange(num_clusters)
+    return rank[best]
+
+
+def masks_from_labels(labels, num_subspaces: int):
+    """One-hot channel masks [R, C] float32."""
+    return (np.asarray(labels)[None, :] == np.arange(num_subspaces)[:, None]).astype(np.float32)
+
+
+def block_order(labels):
+    """Channel order that groups subspaces (for showing A's block structure)."""
+    return np.argsort(np.asarray(labels), kind="stable")
+
+
+def generator_fingerprint(cfg: pggan.PGGANConfig, params) -> str:
+    """SHA-256 over the architecture and every weight: a saved discovery belongs to one model."""
+    h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+    for leaf in jax.tree_util.tree_leaves(params):
+        h.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
+    return h.hexdigest()
+
+
+def save_subspaces(directory: str, s, a, labels, curves: dict, meta: dict) -> None:
+    """Writes a discovery (orbax params + meta.json, atomically) and ``affinity.png``: A with
+    channels grouped by subspace, brighter = stronger."""
+    import os
+
+    from jaxinv.io.checkpoints import save_params
+    from jaxinv.io.images import save_image
+
+    tree = {"s": np.asarray(s, np.float32), "affinity": np.asarray(a, np.float32),
+            "labels": np.asarray(labels, np.int32),
+            "curves": {k: np.asarray(v, np.float32) for k, v in curves.items()}}
+    save_params(directory, tree, {"family": "pmsfc_subspaces", **meta})
+    order = block_order(labels)
+    shown = np.asarray(a)[np.ix_(order, order)]
+    shown = shown / max(float(shown.max()), 1e-12)
+    zoom = max(1, 256 // shown.shape[0])  # at least ~256 px wide, each entry a square
+    shown = np.repeat(np.repeat(shown, zoom, axis=0), zoom, axis=1)
+    image = np.repeat(shown[:, :, None] * 2.0 - 1.0, 3, axis=-1)
+    save_image(os.path.join(directory, "affinity.png"), image.astype(np.float32))
+
+
+def load_subspaces(directory: str):
+    """Returns ``(tree {'s', 'affinity', 'labels', 'curves'}, meta)``."""
+    from jaxinv.io.checkpoints import load_params
+
+    return load_params(directory, family="pmsfc_subspaces")
+
+
+# --------------------------------------------------------------------------------- inversion
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    cfg: pggan.PGGANConfig
+    layer: int
+    num_subspaces: int
+    codes_per_subspace: int
+    composition: str
+
+
+def _init(spec: Spec, key, context):
+    r, k, zdim = spec.num_subspaces, spec.codes_per_subspace, spec.cfg.z_dim
+    if spec.composition == "tanh":
+        return {"z": jax.random.normal(key, (r, k, zdim)),
+                "w": jnp.ones((r, k, spec.cfg.layer_channels(spec.layer - 1)))}
+    return {"z": jnp.zeros((r * k, zdim)), "base": jnp.zeros((1, zdim))}
+
+
+def compose(spec: Spec, variables, context):
+    """Composed features [1, h, w, C]; ``context['subspaces']`` holds the masks [R, C]."""
+    params, masks = context["generator"], context["subspaces"]
+    cfg, r, k = spec.cfg, spec.num_subspaces, spec.codes_per_subspace
+    if spec.composition == "tanh":
+        feats = pggan.features(cfg, params, variables["z"].reshape(r * k, -1), spec.layer)
+        feats = feats.reshape((r, k) + feats.shape[1:])
+        t = jnp.tanh(variables["w"])[:, :, None, None, :]
+        denom = jnp.sum(t, axis=1)
+        denom = jnp.where(jnp.abs(denom) < 1e-6, 1e-6, denom)
+        per_subspace = jnp.sum(t * feats, axis=1) / denom          # Eq. (6) [R, h, w, C]
+        return jnp.sum(per_subspace * masks[:, None, None, :], axis=0, keepdims=True)  # Eq. (7)
+    feats = pggan.features(cfg, params, jnp.concatenate([variables["z"], variables["base"]]),
+                           spec.layer)
+    code_masks = jnp.repeat(masks, k, axis=0)[:, None, None, :]
+    return jnp.sum(feats[:-1] * code_masks, axis=0, keepdims=True) + feats[-1:]
+
+
+def _render(spec: Spec, variables, context, key, step):
+    params = context["generator"]
+    f = compose(spec, variables, context)
+    if spec.composition == "tanh":
+        return pggan.from_features(spec.cfg, params, f, spec.layer)
+    base = pggan.features(spec.cfg, params, variables["base"], spec.layer)
+    return pggan.from_features(spec.cfg, params, jnp.concatenate([f, base]), spec.layer)
+
+
+def _latents(spec: Spec, variables, context):
+    return {"features": compose(spec, variables, context)[0]}
+
+
+def exchange(spec: Spec, va, vb, context):
+    """The paper's feature exchange (Fig. 4): image a with the channels of subspace r taken
+    from image b, one image per subspace [R, H, W, 3]."""
+    fa, fb = compose(spec, va, context), compose(spec, vb, context)
+    m = context["subspaces"][:, None, None, :]
+    return pggan.from_features(spec.cfg, context["generator"], fa * (1 - m) + fb * m, spec.layer)
+
+
+def build(cfg: pggan.PGGANConfig, layer: int, num_subspaces: int = 6,
+          codes_per_subspace: int = 5, preset: str = "paper",
+          learning_rates: dict | None = None) -> Problem:
+    """The PmSFC inversion problem. Needs ``context['subspaces']``: masks [R, C] from
+    :func:`masks_from_labels`. Variables: ``paper``: z [R, K, z_dim], w [R, K, C];
+    ``official``: z [R K, z_dim], base [1, z_dim] (the render is then two views, composed and
+    base, weighted 0.01 and 1). ``learning_rates`` default to the preset's for every
+    variable."""
+    p = get_preset(preset)
+    if not 1 <= layer < cfg.num_layers:
+        raise ValueError(f"composing layer must be in 1..{cfg.num_layers - 1}, got {layer}")
+    spec = Spec(cfg, layer, num_subspaces, codes_per_subspace, p.composition)
+    names = ("z", "w") if p.composition == "tanh" else ("z", "base")
+    rates = learning_rates or {n: {"lr": p.lr} for n in names}
+    bind = lambda f: functools.partial(f, spec)
+    return Problem(init=bind(_init), render=bind(_render), penalty=no_penalty, project=None,
+                   latents=bind(_latents), learning_rates=rates,
+                   view_weights=None if p.composition == "tanh" else (0.01, 1.0),
+                   exchange=bind(exchange))
