@@ -1,7 +1,11 @@
-"""mGANprior superresolution on PGGAN with genforce's settings (see ``jaxinv.experiments.config_base``).
-Needs a VGG16 backbone for the perceptual loss: ``--config.perceptual.path=DIR`` (a
-converted LPIPS-VGG, ``converters/lpips_torch.py --net vgg``), and for real use
-``--config.checkpoint`` (``converters/pggan_genforce.py``) and ``--config.input``."""
+"""mGANprior super-resolution (layer 6, x16 bilinear), genforce's settings.
+
+The perceptual loss needs a VGG16 backbone: ``--config.perceptual.path=DIR`` (an LPIPS-VGG
+converted by ``converters/lpips_torch.py --net vgg``). For real use also set
+``--config.checkpoint`` (``converters/pggan_genforce.py``) and ``--config.input``.
+Inputs are ground truth by default (downsampled once, metrics against the original); give
+``--config.degradation.measured_input=True`` when the files are the low-resolution images.
+"""
 
 from jaxinv.experiments.config_base import mganprior_config
 

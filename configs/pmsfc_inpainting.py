@@ -1,7 +1,9 @@
-"""PmSFC inpainting on PGGAN. ``--config=configs/pmsfc_inpainting.py:official`` for the released code's
-preset (default ``paper``). The first run discovers the channel subspaces (saved under
-``<output_dir>/subspaces`` or ``--config.method.subspaces``) and later runs reuse them. The
-paper preset's perceptual loss needs ``--config.perceptual.path`` (a converted LPIPS-VGG)."""
+"""PmSFC inpainting (paper preset; append ``:official`` to the config path for the code's).
+
+The first run discovers the channel subspaces (saved in ``<output_dir>/subspaces`` or
+``--config.method.subspaces``); later runs reuse them. The paper preset's perceptual loss
+needs ``--config.perceptual.path`` (an LPIPS-VGG converted by ``converters/lpips_torch.py``).
+"""
 
 from jaxinv.experiments.config_base import pmsfc_config
 

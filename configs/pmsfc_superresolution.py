@@ -1,7 +1,11 @@
-"""PmSFC superresolution on PGGAN. ``--config=configs/pmsfc_superresolution.py:official`` for the released code's
-preset (default ``paper``). The first run discovers the channel subspaces (saved under
-``<output_dir>/subspaces`` or ``--config.method.subspaces``) and later runs reuse them. The
-paper preset's perceptual loss needs ``--config.perceptual.path`` (a converted LPIPS-VGG)."""
+"""PmSFC superresolution (paper preset; append ``:official`` to the config path for the code's).
+
+The first run discovers the channel subspaces (saved in ``<output_dir>/subspaces`` or
+``--config.method.subspaces``); later runs reuse them. The paper preset's perceptual loss
+needs ``--config.perceptual.path`` (an LPIPS-VGG converted by ``converters/lpips_torch.py``).
+Inputs are ground truth by default (downsampled once, metrics against the original); give
+``--config.degradation.measured_input=True`` when the files are the low-resolution images.
+"""
 
 from jaxinv.experiments.config_base import pmsfc_config
 

@@ -11,7 +11,6 @@ import pytest
 
 from conftest import shared_path
 from jaxinv import engine, ops
-from jaxinv.generators import pggan
 from jaxinv.io.images import list_images, load_image
 from jaxinv.methods import mganprior, pmsfc
 from jaxinv.methods.problem import LossWeights, reconstruction_loss
