@@ -16,12 +16,9 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import baseline_config, sphinx_config
-from jaxinv.io.images import atomic_write_bytes
-from jaxinv.report.tables import write_json
+from jaxinv.report.tables import summarize, write_json, write_markdown
 
 SHIFTS = ([("rotate", v) for v in (10.0, 20.0, 30.0)]
           + [("scale", v) for v in (0.75, 0.875, 1.125, 1.25)]
@@ -59,14 +56,6 @@ def _config(method, shift, args):
     return c
 
 
-def _stats(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    q1, med, q3 = np.percentile(values, [25, 50, 75])
-    return {"median": float(med), "q1": float(q1), "q3": float(q3), "n": len(values)}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="", help="converted StyleGAN2 directory")
@@ -85,21 +74,18 @@ def main(argv=None):
     for shift in SHIFTS:
         for method in args.methods:
             records = invert.run(_config(method, shift, args))
-            ok = [r for r in records if r["status"] == "ok"]
+            stats = summarize(records)
             table.append({"shift": f"{shift[0]}={shift[1]:g}", "method": method,
-                          "psnr": _stats([r["psnr"] for r in ok]),
-                          "lpips": _stats([r["lpips"] for r in ok]),
-                          "failed": len(records) - len(ok)})
+                          "psnr": stats.get("psnr"), "lpips": stats.get("lpips"),
+                          "failed": sum(r["status"] != "ok" for r in records)})
             print(f"{table[-1]['shift']:>18} {method:>10} psnr {table[-1]['psnr']}", flush=True)
     out = os.path.abspath(args.out)
     write_json(os.path.join(out, "table.json"), {"args": vars(args), "rows": table})
     fmt = lambda s: "n/a" if s is None else f"{s['median']:.3f} [{s['q1']:.3f}, {s['q3']:.3f}]"
-    lines = ["| shift | method | PSNR median [q1, q3] | LPIPS median [q1, q3] |",
-             "|---|---|---|---|"]
-    lines += [f"| {r['shift']} | {r['method']} | {fmt(r['psnr'])} | {fmt(r['lpips'])} |"
-              for r in table]
-    atomic_write_bytes(os.path.join(out, "table.md"), ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    print(write_markdown(os.path.join(out, "table.md"),
+                         ["shift", "method", "PSNR median [q1, q3]", "LPIPS median [q1, q3]"],
+                         [[r["shift"], r["method"], fmt(r["psnr"]), fmt(r["lpips"])]
+                          for r in table]))
     return 0
 
 

@@ -35,7 +35,7 @@ def write_metrics(json_path: str, csv_path: str, records: list[dict]) -> None:
     atomic_write_bytes(csv_path, buf.getvalue().encode())
 
 
-def summarize(records: list[dict], keys=("psnr", "ssim", "lpips", "latent_error")) -> dict:
+def summarize(records: list[dict], keys=("psnr", "ssim", "lpips", "auc", "latent_error")) -> dict:
     """Mean, median and quartiles of each metric over the finished images."""
     import numpy as np
 
@@ -47,3 +47,12 @@ def summarize(records: list[dict], keys=("psnr", "ssim", "lpips", "latent_error"
             out[k] = {"mean": float(np.mean(vals)), "median": float(med), "q1": float(q1),
                       "q3": float(q3), "n": len(vals)}
     return out
+
+
+def write_markdown(path: str, header: list[str], rows: list[list]) -> str:
+    """Writes a Markdown table (cells formatted with ``str``) and returns its text."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n"
+    atomic_write_bytes(path, text.encode())
+    return text
