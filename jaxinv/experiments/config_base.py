@@ -37,7 +37,8 @@ Keys:
   method (mganprior): layer (composing layer k), num_codes.
   method (pmsfc): preset ('paper'/'official'), layer, num_subspaces (R), codes_per_subspace (K),
     subspaces (discovery folder; '' = <output_dir>/subspaces; discovered there if absent),
-    discovery_steps (-1 = the preset's).
+    discovery_steps, lam, mu (-1 = the preset's) and sparsity ('l1', 'l2'; '' = the
+    preset's) of the self-expressive training.
 """
 
 from ml_collections import ConfigDict
@@ -66,7 +67,8 @@ def base_config() -> ConfigDict:
         name="stylegan2", space="w+", optimize_noise=False, optimize_const=False,
         noise_regularize=0.0, normalize_noise=False, latent_noise=0.0, latent_noise_ramp=0.75,
         truncation_weight=0.0, clamp=0.0, preset="official", margin_weight=0.5, layer=6,
-        num_codes=30, num_subspaces=6, codes_per_subspace=5, subspaces="", discovery_steps=-1))
+        num_codes=30, num_subspaces=6, codes_per_subspace=5, subspaces="", discovery_steps=-1,
+        lam=-1.0, mu=-1.0, sparsity=""))
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),
                            weights=lr_spec(0.0)))
     c.optimizer = "adam"

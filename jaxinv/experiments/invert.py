@@ -24,6 +24,7 @@ non-finite is reported with the step and gets no output images.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -252,10 +253,17 @@ def load_subspaces(config, gen, out) -> tuple[np.ndarray, list[str]]:
 
     m = config.method
     preset = pmsfc.get_preset(m.preset)
+    overrides = {k: v for k, v in (("lam", m.lam), ("mu", m.mu)) if v >= 0}
+    if m.sparsity:
+        if m.sparsity not in ("l1", "l2"):
+            raise ConfigError(f"config.method.sparsity = {m.sparsity!r}; choose 'l1' or 'l2'")
+        overrides["sparsity"] = m.sparsity
+    preset = dataclasses.replace(preset, **overrides)
     folder = os.path.abspath(m.subspaces or os.path.join(out, "subspaces"))
     fingerprint = pmsfc.generator_fingerprint(gen.cfg, gen.params)
     steps = m.discovery_steps if m.discovery_steps >= 0 else preset.discovery_steps
-    wanted = {"layer": m.layer, "preset": m.preset, "generator": fingerprint, "steps": steps}
+    wanted = {"layer": m.layer, "preset": m.preset, "generator": fingerprint, "steps": steps,
+              "lam": preset.lam, "mu": preset.mu, "sparsity": preset.sparsity}
     curves = None  # set when S is discovered in this run (then it is saved)
     if os.path.exists(os.path.join(folder, "meta.json")):
         tree, meta = pmsfc.load_subspaces(folder)
