@@ -176,6 +176,19 @@ def vgg_lpips_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def alex_lpips_dir(tmp_path_factory):
+    pytest.importorskip("torch", reason="converting the fixtures needs torch")
+    out = tmp_path_factory.mktemp("lpips") / "alex"
+    fixtures = shared_path("fixtures")
+    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"), "--net",
+                    "alex", "--linear", os.path.join(fixtures, "lpips_linear_v0.1", "alex.pth"),
+                    "--backbone",
+                    os.path.join(fixtures, "lpips_lpips014", "alex_backbone_features_fp16.pth"),
+                    str(out)], check=True, capture_output=True, cwd=ROOT)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
 def pggan_dir(tmp_path_factory):
     """The genforce PGGAN fixture converted by its CLI."""
     pytest.importorskip("torch", reason="converting the fixtures needs torch")
@@ -200,8 +213,12 @@ def test_every_config_runs(name, tmp_path, vgg_lpips_dir, request):
     c = _load_config(name)
     c.output_dir = str(tmp_path)
     c.steps, c.num_targets, c.batch_size, c.progress = 12, 1, 1, False
-    c.lpips.path = vgg_lpips_dir
-    if c.builtin.family == "pggan":
+    c.lpips.path = vgg_lpips_dir if c.lpips.net == "vgg" else request.getfixturevalue(
+        "alex_lpips_dir")
+    if c.builtin.family == "biggan":  # the built-in 32 px BigGAN (LPIPS-alex's minimum), small
+        c.builtin.size, c.builtin.channels, c.builtin.style_dim = 32, 16, 16
+        c.method.outer_steps, c.method.inner_steps, c.method.population = 2, 3, 4
+    elif c.builtin.family == "pggan":
         # PGGAN configs run on the converted genforce fixture (64 px), with fewer codes and a
         # smaller perceptual resize than the paper settings so that each takes seconds.
         c.checkpoint = request.getfixturevalue("pggan_dir")

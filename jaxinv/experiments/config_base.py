@@ -39,6 +39,11 @@ Keys:
     subspaces (discovery folder; '' = <output_dir>/subspaces; discovered there if absent),
     discovery_steps, lam, mu (-1 = the preset's) and sparsity ('l1', 'l2'; '' = the
     preset's) of the self-expressive training.
+  method (pix2latent): preset ('paper'/'official'), class_index (the starting class),
+    truncation (BigGAN's static truncation), mask (object mask file/folder/glob: the loss
+    weight; '' = uniform), transform ('none' or 'mask_box': t0 from the mask's box), search
+    ('basincma', 'adam', 'cma', 'cma_adam'), outer_steps, inner_steps, population (0 = pycma's
+    default), sigma; ``steps`` are the gradient steps after the search.
 """
 
 from ml_collections import ConfigDict
@@ -68,7 +73,9 @@ def base_config() -> ConfigDict:
         noise_regularize=0.0, normalize_noise=False, latent_noise=0.0, latent_noise_ramp=0.75,
         truncation_weight=0.0, clamp=0.0, preset="official", margin_weight=0.5, layer=6,
         num_codes=30, num_subspaces=6, codes_per_subspace=5, subspaces="", discovery_steps=-1,
-        lam=-1.0, mu=-1.0, sparsity=""))
+        lam=-1.0, mu=-1.0, sparsity="", class_index=0, truncation=1.0, mask="",
+        transform="none", search="basincma", outer_steps=30, inner_steps=30, population=0,
+        sigma=1.0))
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),
                            weights=lr_spec(0.0)))
     c.optimizer = "adam"
@@ -190,4 +197,32 @@ def pmsfc_config(task: str, preset: str = "paper") -> ConfigDict:
     if preset == "official":
         c.method.layer = 3
         c.loss.perceptual = 0.0
+    return c
+
+
+def pix2latent_config(search: str = "basincma", preset: str = "paper") -> ConfigDict:
+    """pix2latent on BigGAN-deep: masked L1 + 10 x masked spatial LPIPS-alex, z lr 0.05,
+    class-embedding lr 1e-4 (paper) or 0.01 (official), BasinCMA 30 x 30 then 300 Adam steps;
+    ``search`` picks the paper's baselines instead."""
+    from jaxinv.methods.pix2latent import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown pix2latent preset {preset!r}; choose one of {sorted(PRESETS)}")
+    p = PRESETS[preset]
+    c = base_config()
+    c.name = f"pix2latent_{search}_{preset}"
+    c.output_dir = "runs/" + c.name
+    c.builtin.family = "biggan"
+    c.builtin.size = 32
+    c.method.name = "pix2latent"
+    c.method.preset = preset
+    c.method.search = search
+    c.method.outer_steps, c.method.inner_steps = p.outer_steps, p.inner_steps
+    c.steps = p.final_steps if search != "adam" else p.outer_steps * p.inner_steps + p.final_steps
+    c.lr.latent = lr_spec(p.z_lr)
+    c.lr.weights = lr_spec(p.embed_lr)
+    c.loss.mse, c.loss.l1, c.loss.lpips = 0.0, 1.0, 10.0
+    c.lpips.net = "alex"
+    c.batch_size = 1
+    c.num_targets = 2
     return c

@@ -6,6 +6,8 @@ params, output size and the notes to show in the report. Families:
 - ``stylegan2``: converted by ``converters/stylegan2_rosinality.py``; recovery targets are
   generated from known W latents (truncated towards ``w_avg``), so the latent error is reported.
 - ``pggan``: converted by ``converters/pggan_genforce.py``; recovery targets come from known z.
+- ``biggan``: converted by ``converters/biggan_hf.py``; recovery targets come from known z
+  (truncated normal) of class ``config.method.class_index`` at ``config.method.truncation``.
 
 With ``config.checkpoint`` empty, ``config.builtin.family`` names a seeded random model of that
 family (a smoke test, never a pretrained result: every run then says so).
@@ -17,9 +19,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-FAMILIES = ("stylegan2", "pggan")
+FAMILIES = ("stylegan2", "pggan", "biggan")
 CONVERTERS = {"stylegan2": "converters/stylegan2_rosinality.py",
-              "pggan": "converters/pggan_genforce.py"}
+              "pggan": "converters/pggan_genforce.py", "biggan": "converters/biggan_hf.py"}
 
 
 class Generator(NamedTuple):
@@ -31,19 +33,21 @@ class Generator(NamedTuple):
 
 
 def _module(family: str):
-    from jaxinv.generators import pggan, stylegan2
+    from jaxinv.generators import biggan, pggan, stylegan2
 
-    return {"stylegan2": stylegan2, "pggan": pggan}[family]
+    return {"stylegan2": stylegan2, "pggan": pggan, "biggan": biggan}[family]
 
 
 def _config_class(family: str):
-    from jaxinv.generators import pggan, stylegan2
+    from jaxinv.generators import biggan, pggan, stylegan2
 
-    return {"stylegan2": stylegan2.StyleGAN2Config, "pggan": pggan.PGGANConfig}[family]
+    return {"stylegan2": stylegan2.StyleGAN2Config, "pggan": pggan.PGGANConfig,
+            "biggan": biggan.BigGANConfig}[family]
 
 
 def _size(family: str, cfg) -> int:
-    return cfg.size if family == "stylegan2" else cfg.resolution
+    return {"stylegan2": lambda: cfg.size, "pggan": lambda: cfg.resolution,
+            "biggan": lambda: cfg.output_dim}[family]()
 
 
 def _random_images(family: str, cfg, params, key, n: int):
@@ -54,6 +58,12 @@ def _random_images(family: str, cfg, params, key, n: int):
         from jaxinv.generators import stylegan2
 
         return stylegan2.generate(cfg, params, jax.random.normal(key, (n, cfg.style_dim)))
+    if family == "biggan":
+        from jaxinv.generators import biggan
+
+        classes = jax.random.randint(key, (n,), 0, cfg.num_classes)
+        return biggan.generate(cfg, params, jax.random.normal(key, (n, cfg.z_dim)),
+                               biggan.one_hot(cfg, classes), 1.0)
     from jaxinv.generators import pggan
 
     return pggan.generate(cfg, params, jax.random.normal(key, (n, cfg.z_dim)))
@@ -76,16 +86,22 @@ def builtin(config) -> Generator:
         from jaxinv.generators import stylegan2
 
         cfg = stylegan2.StyleGAN2Config(b.size, b.style_dim, b.n_mlp, (b.channels,) * (log - 1))
+    elif b.family == "biggan":
+        from jaxinv.generators import biggan
+
+        # channels is the widest layer, 16 * channel_width; at least 3 channels reach RGB
+        cfg = biggan.BigGANConfig.small(b.size, max(4, b.channels // 16), b.style_dim)
     else:
         from jaxinv.generators import pggan
 
         cfg = pggan.PGGANConfig(b.size, b.style_dim, (b.channels,) * (log - 1))
     module = _module(b.family)
     params = module.init_params(cfg, jax.random.PRNGKey(b.seed))
-    images = _random_images(b.family, cfg, params, jax.random.PRNGKey(b.seed + 1), 8)
-    gain = 0.5 / float(np.std(np.asarray(images)))
-    for layer in _rgb_layers(b.family, params):
-        layer["weight"] = layer["weight"] * gain
+    if b.family != "biggan":  # BigGAN ends in tanh: its images are in range already
+        images = _random_images(b.family, cfg, params, jax.random.PRNGKey(b.seed + 1), 8)
+        gain = 0.5 / float(np.std(np.asarray(images)))
+        for layer in _rgb_layers(b.family, params):
+            layer["weight"] = layer["weight"] * gain
     note = (f"No pretrained model was used: config.checkpoint is empty, so this run uses a "
             f"built-in {b.family} ({b.size}px, latent size {b.style_dim}) with random weights "
             f"(seed {b.seed}). Convert a real checkpoint with {CONVERTERS[b.family]} and pass "
@@ -132,6 +148,14 @@ def recovery_targets(config, gen: Generator):
         ws = stylegan2.broadcast_w(gen.cfg, w)
         images = stylegan2.synthesis(gen.cfg, gen.params, ws)
         truths = [{"wplus": np.asarray(w_i)} for w_i in ws]
+    elif gen.family == "biggan":
+        from jaxinv.generators import biggan
+
+        t = config.method.truncation
+        z = biggan.truncated_noise(key, (config.num_targets, gen.cfg.z_dim), t)
+        classes = biggan.one_hot(gen.cfg, [config.method.class_index] * config.num_targets)
+        images = biggan.generate(gen.cfg, gen.params, z, classes, t)
+        truths = [{"z": np.asarray(z_i)} for z_i in z]
     else:
         from jaxinv.generators import pggan
 

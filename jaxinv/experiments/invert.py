@@ -204,12 +204,12 @@ def _measured(config) -> bool:
 
 
 _METHOD_FAMILY = {"stylegan2": "stylegan2", "sphinx": "stylegan2", "mganprior": "pggan",
-                  "pmsfc": "pggan"}
+                  "pmsfc": "pggan", "pix2latent": "biggan"}
 
 
 def build_problem(config, gen):
     """The configured method's Problem for generator ``gen``."""
-    from jaxinv.methods import baselines, mganprior, pmsfc, sphinx
+    from jaxinv.methods import baselines, mganprior, pix2latent, pmsfc, sphinx
 
     m, cfg = config.method, gen.cfg
     if m.name not in _METHOD_FAMILY:
@@ -235,6 +235,11 @@ def build_problem(config, gen):
         if m.name == "mganprior":
             return mganprior.build(cfg, m.layer, m.num_codes,
                                    {"z": lr["latent"], "alpha": lr["weights"]})
+        if m.name == "pix2latent":
+            if m.search not in _SEARCHES:
+                raise ValueError(f"search = {m.search!r}; choose one of {_SEARCHES}")
+            return pix2latent.build(cfg, m.class_index, m.truncation, m.preset,
+                                    {"z": lr["latent"], "embed": lr["weights"]})
         names = ("z", "w") if pmsfc.get_preset(m.preset).composition == "tanh" else ("z", "base")
         return pmsfc.build(cfg, m.layer, m.num_subspaces, m.codes_per_subspace, m.preset,
                            {names[0]: lr["latent"], names[1]: lr["weights"]})
@@ -349,13 +354,17 @@ def _latent_error(wplus, truth, w_avg):
 
 
 class Solver(NamedTuple):
-    """What every batch of a run shares; built once so ``jit`` compiles once per run."""
+    """What every batch of a run shares; built once so ``jit`` compiles once per run.
+    ``search(variables, data, context, keys, callback) -> engine.Result`` optimises a batch;
+    ``image_data(index)`` gives an image's data besides its target (or None)."""
 
     problem: object
     operator: object
     per_image_op: object
     loss_fn: object
     optimizer: object
+    search: object
+    image_data: object = None
 
 
 def build_solver(config, context, problem, operator, per_image_op) -> Solver:
@@ -368,11 +377,89 @@ def build_solver(config, context, problem, operator, per_image_op) -> Solver:
     optimizer = engine.build_optimizer(one, problem.learning_rates, config.steps,
                                        config.optimizer)
     loss = config.loss
+    if config.method.name == "pix2latent":
+        from jaxinv.methods import pix2latent
+
+        loss_fn = functools.partial(pix2latent.projection_loss, problem, config.lpips.net,
+                                    loss.lpips)
+        return Solver(problem, operator, per_image_op, loss_fn, optimizer,
+                      functools.partial(_projection_search, config, loss_fn, optimizer,
+                                        problem.project),
+                      _projection_data(config, problem))
     weights = LossWeights(loss.mse, loss.l1, loss.lpips, config.lpips.net, loss.lpips_size,
                           loss.lpips_min_size, loss.generated_noise_std, loss.perceptual,
                           config.perceptual.size)
     loss_fn = functools.partial(reconstruction_loss, problem, operator, weights)
-    return Solver(problem, operator, per_image_op, loss_fn, optimizer)
+
+    def search(variables, data, context, keys, callback):
+        return engine.optimize(loss_fn, optimizer, variables, data, context, keys, config.steps,
+                               project=problem.project, chunk=config.chunk, callback=callback)
+
+    return Solver(problem, operator, per_image_op, loss_fn, optimizer, search)
+
+
+_SEARCHES = ("basincma", "adam", "cma", "cma_adam")
+
+
+def _projection_search(config, loss_fn, optimizer, project, variables, data, context, keys,
+                       callback):
+    """pix2latent's searches, one image at a time: BasinCMA, or the paper's baselines Adam,
+    CMA and CMA then Adam. The loss curve is CMA's best loss per outer step followed by the
+    final gradient steps (``config.steps``)."""
+    import jax
+
+    from jaxinv import engine
+    from jaxinv.engine.basincma import basin_cma
+
+    m = config.method
+    if m.search == "adam":
+        return engine.optimize(loss_fn, optimizer, variables, data, context, keys, config.steps,
+                               project=project, chunk=config.chunk, callback=callback)
+    inner = m.inner_steps if m.search == "basincma" else 0
+    final = 0 if m.search == "cma" else config.steps
+    batch = len(keys)
+    results = []
+    for b in range(batch):
+        one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
+        r = basin_cma(loss_fn, optimizer, one(variables), "z", one(data), context, keys[b],
+                      outer_steps=m.outer_steps, inner_steps=inner, final_steps=final,
+                      population=m.population or None, sigma=m.sigma, project=project,
+                      chunk=config.chunk)
+        results.append(r)
+        if callback is not None:
+            callback(config.steps * (b + 1) // batch, np.array([r.best_fitness[-1]] * batch))
+    stack = lambda *a: np.concatenate(a)
+    return engine.Result(
+        variables=jax.tree_util.tree_map(stack, *[r.result.variables for r in results]),
+        losses=np.stack([np.concatenate([r.best_fitness, r.result.losses[0]]) for r in results]),
+        aux={k: np.concatenate([r.result.aux[k] for r in results]) for k in
+             results[0].result.aux},
+        diverged_at=stack(*[r.result.diverged_at for r in results]))
+
+
+def _projection_data(config, problem):
+    """pix2latent's per-image loss weight (the mask clamped to [0.3, 1]; '' = all ones) and
+    transform t0 (``method.transform``: 'none' or 'mask_box')."""
+    from jaxinv.io.images import load_mask
+    from jaxinv.methods import pix2latent
+
+    m = config.method
+    size = problem.latents.args[0].cfg.output_dim
+    if m.transform not in ("none", "mask_box"):
+        raise ConfigError(f"config.method.transform = {m.transform!r}; choose 'none' or "
+                          f"'mask_box'")
+    masks = ([load_mask(p, size) for p in _listed(m.mask, "config.method.mask")] if m.mask
+             else [np.ones((size, size, 1), np.float32)])
+    if m.transform == "mask_box" and not m.mask:
+        raise ConfigError("config.method.transform = 'mask_box' needs config.method.mask")
+
+    def data(i):
+        mask = masks[i % len(masks)]
+        t = (pix2latent.initial_transform(mask) if m.transform == "mask_box"
+             else np.array([1.0, 0.0, 0.0], np.float32))
+        return {"weight": np.asarray(pix2latent.loss_weight(mask)), "t": t}
+
+    return data
 
 
 def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
@@ -381,7 +468,7 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
     import jax.numpy as jnp
     from tqdm import tqdm
 
-    from jaxinv import engine, metrics
+    from jaxinv import metrics
     from jaxinv.io.checkpoints import save_params
     from jaxinv.io.images import save_image
     from jaxinv.methods.problem import REPRESENTATIVE_KEY
@@ -421,10 +508,11 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
         bar.set_postfix(loss=f"{float(np.mean(last[:n_real])):.4g}")
 
     start = time.time()
-    result = engine.optimize(solver.loss_fn, solver.optimizer, variables,
-                             {"target": y, "op": op_data}, context,
-                             keys, config.steps, project=problem.project, chunk=config.chunk,
-                             callback=progress)
+    data = {"target": y, "op": op_data}
+    if solver.image_data is not None:
+        data.update({k: jnp.asarray(np.stack([solver.image_data(i)[k] for i in idx_p]))
+                     for k in solver.image_data(0)})
+    result = solver.search(variables, data, context, keys, progress)
     bar.close()
     # The final image is the representative draw, as are the saved latents, edits and
     # interpolations (it matters for stochastic methods such as SPHInX).
@@ -469,6 +557,9 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
                 save_image(os.path.join(folder, "reconstruction.png"), final[b])
                 grid = comparison(*views)
             save_image(os.path.join(folder, "grid.png"), grid)
+            if config.method.name == "pix2latent":
+                save_image(os.path.join(folder, "composite.png"),
+                           _composite(final[b], t.image, solver.image_data(indices[b])))
             record.update(_post_process(config, context, problem, variables_b, t, folder,
                                         keys[b], lpips_net))
             tree = {"variables": jax.tree_util.tree_map(np.asarray, variables_b),
@@ -490,6 +581,19 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
         write_json(_record_path(out, t.name), record)
         records.append(record)
     return records
+
+
+def _composite(projection, original, image_data):
+    """pix2latent's output: the projection mapped back to the original frame by the inverse
+    transform and pasted over the original with the object mask (the weight before clamping is
+    not kept, so the weight's object part, > 0.3, is the mask)."""
+    from jaxinv.methods import pix2latent
+
+    back = pix2latent.to_original_frame(projection[None], image_data["t"])[0]
+    mask = (np.asarray(image_data["weight"]) > 0.3).astype(np.float32)
+    if mask.all():
+        return np.asarray(back)
+    return np.asarray(pix2latent.composite(back, original, mask))
 
 
 def _upsampled(image, size: int):

@@ -67,10 +67,35 @@ class BigGANConfig:
             raise ValueError("BigGAN-deep concatenates z and the class embedding: "
                              f"class_embed_dim ({self.class_embed_dim}) must equal z_dim "
                              f"({self.z_dim})")
+        if self.channel_width < 3:
+            raise ValueError("the RGB output is the first 3 of channel_width channels: "
+                             f"channel_width must be >= 3, got {self.channel_width}")
+        if self.layers[0][1] != 16:
+            raise ValueError("the first BigGAN-deep block reads the 4x4 input of 16 * "
+                             f"channel_width channels: its in_mult must be 16, got "
+                             f"{self.layers[0][1]}")
+        if self.layers[-1][2] != 1:
+            raise ValueError("the last BigGAN-deep block must end at channel_width channels "
+                             f"(out_mult 1), got {self.layers[-1][2]}")
         size = 4 * 2 ** sum(u for u, _, _ in self.layers)
         if size != self.output_dim:
             raise ValueError(f"layers upsample 4 px to {size} px, but output_dim is "
                              f"{self.output_dim}")
+
+    @classmethod
+    def small(cls, size: int, channel_width: int, z_dim: int, num_classes: int = 1000):
+        """A BigGAN-deep of the released layout at another scale (tests, the built-in model):
+        two blocks per resolution (the second upsamples), widths 16 ch halving over the last
+        four blocks down to ch, attention at the middle block."""
+        n_up = int(math.log2(size // 4))
+        if size < 16 or 4 * 2 ** n_up != size:
+            raise ValueError(f"BigGAN size must be a power of two >= 16, got {size}")
+        n = 2 * n_up
+        mults = [16] * (n - 4) + [16, 8, 4, 2, 1]
+        layers = tuple((j % 2 == 1, mults[j], mults[j + 1]) for j in range(n))
+        return cls(output_dim=size, z_dim=z_dim, class_embed_dim=z_dim,
+                   channel_width=channel_width, num_classes=num_classes, layers=layers,
+                   attention_layer_position=n // 2)
 
     @property
     def cond_dim(self) -> int:

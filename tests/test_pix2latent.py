@@ -1,0 +1,186 @@
+"""pix2latent: transforms and their inverse, BasinCMA's population, the z clamp, BasinCMA
+against Adam, the runner on the converted BigGAN-deep fixture."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import ROOT, shared_path
+from jaxinv import engine
+from jaxinv.engine import basincma
+from jaxinv.engine.loop import init_state, run_chunk
+from jaxinv.generators import biggan
+from jaxinv.methods import pix2latent
+from jaxinv.ops.spatial import affine_grid_sample, inverse_transform
+
+
+@pytest.fixture(scope="module")
+def small():
+    cfg = biggan.BigGANConfig.small(32, 4, 16, num_classes=10)
+    return cfg, biggan.init_params(cfg, jax.random.PRNGKey(0))
+
+
+def _data(target, t=(1.0, 0.0, 0.0)):
+    return {"target": target, "weight": jnp.ones(target.shape[:2] + (1,)),
+            "t": jnp.asarray(t, jnp.float32)}
+
+
+def test_transform_then_inverse_is_identity_up_to_resampling():
+    yy, xx = np.mgrid[0:64, 0:64] / 64.0
+    image = np.stack([np.sin(3 * xx), np.cos(2 * yy), np.sin(2 * xx + yy)], -1)[None]
+    mask = np.zeros((64, 64, 1), np.float32)
+    mask[20:44, 10:40] = 1.0
+    t0 = pix2latent.initial_transform(mask)
+    roundtrip = lambda x, t: np.asarray(affine_grid_sample(
+        affine_grid_sample(jnp.asarray(x, jnp.float32), t), inverse_transform(t)))
+    for t in (t0, np.array([1.1, 1.05, -0.08, 0.1]), np.array([0.9, 0.1, 0.0])):
+        # where the forward transform kept the content (a zoom crops the rest), and one pixel
+        # in from that edge, the round trip returns the image up to bilinear resampling
+        kept = roundtrip(np.ones_like(image), t)[0, ..., 0] > 0.999
+        for _ in range(2):
+            kept &= np.roll(kept, 1, 0) & np.roll(kept, -1, 0) & np.roll(kept, 1, 1) & np.roll(
+                kept, -1, 1)
+        assert kept.mean() > 0.15, t
+        err = np.abs(roundtrip(image, t)[0] - image[0])[kept].max()
+        assert err < 0.02, (t, err)
+
+
+def test_initial_transform_moves_the_box_onto_biggans_mean_object():
+    mask = np.zeros((100, 100, 1), np.float32)
+    mask[20:75, 30:90] = 1.0
+    s, tx, ty = pix2latent.initial_transform(mask)
+    moved = np.asarray(affine_grid_sample(jnp.asarray(mask)[None], jnp.array([s, tx, ty])))[0]
+    rows, cols = np.nonzero(moved[..., 0] > 0.5)
+    centre = ((cols.min() + cols.max() + 1) / 200, (rows.min() + rows.max() + 1) / 200)
+    np.testing.assert_allclose(centre, pix2latent.MEAN_CENTRE, atol=0.02)
+    area = (cols.max() + 1 - cols.min()) * (rows.max() + 1 - rows.min()) / 1e4
+    np.testing.assert_allclose(area, np.prod(pix2latent.MEAN_SIZE), rtol=0.08)
+
+
+def _problem(cfg):
+    problem = pix2latent.build(cfg, 3, learning_rates={"z": {"lr": 0.05}, "embed": {"lr": 0.01}})
+    loss_fn = functools.partial(pix2latent.projection_loss, problem, "alex", 0.0)
+    return problem, loss_fn
+
+
+def test_vmapped_population_equals_a_loop_over_members(small):
+    cfg, params = small
+    problem, loss_fn = _problem(cfg)
+    context = {"generator": params}
+    target = biggan.generate(cfg, params, jnp.ones((1, 16)), biggan.one_hot(cfg, [3]), 1.0)[0]
+    v0 = problem.init(None, context)
+    opt = engine.build_optimizer(v0, problem.learning_rates, 10)
+    pop = 5
+    members = {"z": 1.5 * jax.random.normal(jax.random.PRNGKey(1), (pop, 16)),
+               "embed": jnp.broadcast_to(v0["embed"], (pop, 16))}
+    data = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pop,) + a.shape), _data(target))
+    keys = jax.random.split(jax.random.PRNGKey(2), pop)
+    run = functools.partial(run_chunk, loss_fn=loss_fn, optimizer=opt, project=problem.project,
+                            num_steps=6)
+    together, losses, _ = run(init_state(opt, members), data, context, keys, jnp.int32(0))
+    for i in range(pop):
+        one = lambda tree: jax.tree_util.tree_map(lambda a: a[i:i + 1], tree)
+        alone, alone_losses, _ = run(init_state(opt, one(members)), one(data), context,
+                                     keys[i:i + 1], jnp.int32(0))
+        np.testing.assert_allclose(together.variables["z"][i], alone.variables["z"][0],
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(losses[i], alone_losses[0], rtol=1e-5, atol=1e-7)
+
+
+def test_z_clamp_holds_throughout(small):
+    cfg, params = small
+    problem, loss_fn = _problem(cfg)
+    context = {"generator": params}
+    v = problem.init(None, context)
+    # the generator never sees z outside [-2, 2]
+    np.testing.assert_array_equal(problem.render(dict(v, z=jnp.full(16, 5.0)), context, None, 0),
+                                  problem.render(dict(v, z=jnp.full(16, 2.0)), context, None, 0))
+    target = biggan.generate(cfg, params, jnp.full((1, 16), 1.9), biggan.one_hot(cfg, [3]),
+                             1.0)[0]
+    opt = engine.build_optimizer(v, {"z": {"lr": 0.5}, "embed": {"lr": 0.01}}, 50)
+    seen = []
+
+    def watched(variables, context):
+        out = problem.project(variables, context)
+        jax.debug.callback(lambda z: seen.append(float(np.abs(z).max())), out["z"])
+        return out
+
+    r = basincma.basin_cma(loss_fn, opt, v, "z", _data(target), context, jax.random.PRNGKey(0),
+                           outer_steps=2, inner_steps=4, final_steps=4, sigma=3.0,
+                           project=watched)
+    assert seen and max(seen) <= 2.0
+    assert float(jnp.abs(r.result.variables["z"]).max()) <= 2.0
+
+
+def test_basincma_beats_adam_at_equal_generator_evaluations(small):
+    cfg, params = small
+    # A rugged landscape: the random generator's convolutions scaled up 3x, so plain gradient
+    # descent from one start gets stuck where the population does not.
+    params = jax.tree_util.tree_map(lambda a: a, params)
+    for block in params["blocks"]:
+        for j in range(4):
+            block[f"conv_{j}"]["weight"] = block[f"conv_{j}"]["weight"] * 3.0
+    problem, loss_fn = _problem(cfg)
+    context = {"generator": params}
+    v0 = problem.init(None, context)
+    opt = engine.build_optimizer(v0, problem.learning_rates, 1000)
+    wins = []
+    for seed in range(3):
+        z_true = jnp.clip(1.5 * jax.random.normal(jax.random.PRNGKey(100 + seed), (16,)), -2, 2)
+        target = biggan.generate(cfg, params, z_true[None], biggan.one_hot(cfg, [3]), 1.0)[0]
+        data = _data(target)
+        r = basincma.basin_cma(loss_fn, opt, v0, "z", data, context, jax.random.PRNGKey(seed),
+                               outer_steps=4, inner_steps=10, final_steps=40,
+                               project=problem.project)
+        start = dict(v0, z=jnp.clip(jax.random.normal(jax.random.PRNGKey(50 + seed), (16,)),
+                                    -2, 2))
+        adam = engine.optimize(loss_fn, opt, jax.tree_util.tree_map(lambda a: a[None], start),
+                               jax.tree_util.tree_map(lambda a: a[None], data), context,
+                               jax.random.PRNGKey(seed)[None], r.evaluations,
+                               project=problem.project)
+        wins.append(r.result.losses[0, -1] < adam.losses[0, -1])
+    assert r.evaluations == 4 * basincma.default_population(16) * 11 + 40
+    assert all(wins), wins
+
+
+def test_runner_on_the_converted_biggan_fixture(tmp_path):
+    pytest.importorskip("torch", reason="converting the fixtures needs torch")
+    fixtures = shared_path("fixtures")
+    gen, lp = tmp_path / "bg", tmp_path / "alex"
+    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "biggan_hf.py"),
+                    os.path.join(fixtures, "biggan_deep_hf"), str(gen)], check=True,
+                   capture_output=True, cwd=ROOT)
+    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"), "--net",
+                    "alex", "--linear", os.path.join(fixtures, "lpips_linear_v0.1", "alex.pth"),
+                    "--backbone",
+                    os.path.join(fixtures, "lpips_lpips014", "alex_backbone_features_fp16.pth"),
+                    str(lp)], check=True, capture_output=True, cwd=ROOT)
+    mask = tmp_path / "mask.png"
+    from jaxinv.io.images import save_image
+
+    m = -np.ones((128, 128, 3), np.float32)
+    m[30:100, 20:90] = 1.0
+    save_image(str(mask), m)
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxinv.experiments.invert",
+         f"--config={os.path.join(ROOT, 'configs', 'pix2latent.py')}",
+         f"--config.checkpoint={gen}", f"--config.lpips.path={lp}", f"--config.output_dir={out}",
+         "--config.method.outer_steps=2", "--config.method.inner_steps=3", "--config.steps=4",
+         "--config.method.population=4",
+         "--config.num_targets=1", f"--config.method.mask={mask}",
+         "--config.method.transform=mask_box", "--config.method.class_index=7",
+         "--config.progress=False"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (record,) = json.loads((out / "metrics.json").read_text())
+    assert record["status"] == "ok" and record["lpips"] is not None
+    curve = json.loads((out / "images" / "target_000" / "record.json").read_text())["loss_curve"]
+    assert len(curve) == 2 + 4 and curve[-1] <= curve[0]
+    assert (out / "images" / "target_000" / "composite.png").exists()
