@@ -43,7 +43,9 @@ Keys:
     truncation (BigGAN's static truncation), mask (object mask file/folder/glob: the loss
     weight; '' = uniform), transform ('none' or 'mask_box': t0 from the mask's box), search
     ('basincma', 'adam', 'cma', 'cma_adam'), outer_steps, inner_steps, population (0 = pycma's
-    default), sigma; ``steps`` are the gradient steps after the search.
+    default), sigma; ``steps`` are the gradient steps after the search. transform_search: stage
+    1, CMA over the transform (transform_steps outer steps, transform_params 3 = (s, tx, ty) or
+    4 = (sx, sy, tx, ty)) before z is searched with it fixed.
 """
 
 from ml_collections import ConfigDict
@@ -75,7 +77,7 @@ def base_config() -> ConfigDict:
         num_codes=30, num_subspaces=6, codes_per_subspace=5, subspaces="", discovery_steps=-1,
         lam=-1.0, mu=-1.0, sparsity="", class_index=0, truncation=1.0, mask="",
         transform="none", search="basincma", outer_steps=30, inner_steps=30, population=0,
-        sigma=1.0))
+        sigma=1.0, transform_search=False, transform_steps=30, transform_params=3))
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),
                            weights=lr_spec(0.0)))
     c.optimizer = "adam"

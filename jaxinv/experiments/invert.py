@@ -238,6 +238,9 @@ def build_problem(config, gen):
         if m.name == "pix2latent":
             if m.search not in _SEARCHES:
                 raise ValueError(f"search = {m.search!r}; choose one of {_SEARCHES}")
+            if m.transform_params not in (3, 4):
+                raise ValueError(f"transform_params = {m.transform_params}; 3 = (s, tx, ty) or "
+                                 f"4 = (sx, sy, tx, ty)")
             return pix2latent.build(cfg, m.class_index, m.truncation, m.preset,
                                     {"z": lr["latent"], "embed": lr["weights"]})
         names = ("z", "w") if pmsfc.get_preset(m.preset).composition == "tanh" else ("z", "base")
@@ -382,9 +385,10 @@ def build_solver(config, context, problem, operator, per_image_op) -> Solver:
 
         loss_fn = functools.partial(pix2latent.projection_loss, problem, config.lpips.net,
                                     loss.lpips)
+        score_fn = functools.partial(loss_fn, original_frame=True)
         return Solver(problem, operator, per_image_op, loss_fn, optimizer,
-                      functools.partial(_projection_search, config, loss_fn, optimizer,
-                                        problem.project),
+                      functools.partial(_projection_search, config, loss_fn, score_fn,
+                                        optimizer, problem.project),
                       _projection_data(config, problem))
     weights = LossWeights(loss.mse, loss.l1, loss.lpips, config.lpips.net, loss.lpips_size,
                           loss.lpips_min_size, loss.generated_noise_std, loss.perceptual,
@@ -401,40 +405,53 @@ def build_solver(config, context, problem, operator, per_image_op) -> Solver:
 _SEARCHES = ("basincma", "adam", "cma", "cma_adam")
 
 
-def _projection_search(config, loss_fn, optimizer, project, variables, data, context, keys,
-                       callback):
+def _projection_search(config, loss_fn, score_fn, optimizer, project, variables, data,
+                       context, keys, callback):
     """pix2latent's searches, one image at a time: BasinCMA, or the paper's baselines Adam,
-    CMA and CMA then Adam. The loss curve is CMA's best loss per outer step followed by the
-    final gradient steps (``config.steps``)."""
+    CMA and CMA then Adam, optionally after the transform search (stage 1; the found transform
+    is returned as variable ``t``). The loss curve is stage 1's best score per outer step, then
+    CMA's best loss per outer step, then the final gradient steps (``config.steps``)."""
     import jax
+    import jax.numpy as jnp
 
     from jaxinv import engine
     from jaxinv.engine.basincma import basin_cma
+    from jaxinv.methods import pix2latent
 
     m = config.method
-    if m.search == "adam":
+    if m.search == "adam" and not m.transform_search:
         return engine.optimize(loss_fn, optimizer, variables, data, context, keys, config.steps,
                                project=project, chunk=config.chunk, callback=callback)
     inner = m.inner_steps if m.search == "basincma" else 0
     final = 0 if m.search == "cma" else config.steps
+    outer = 0 if m.search == "adam" else m.outer_steps
     batch = len(keys)
-    results = []
+    rows = []
     for b in range(batch):
         one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
-        r = basin_cma(loss_fn, optimizer, one(variables), "z", one(data), context, keys[b],
-                      outer_steps=m.outer_steps, inner_steps=inner, final_steps=final,
-                      population=m.population or None, sigma=m.sigma, project=project,
-                      chunk=config.chunk)
-        results.append(r)
+        v, d, curve = one(variables), one(data), []
+        if m.transform_search:
+            t0 = d["t"] if m.transform_params == 3 else jnp.concatenate([d["t"][:1], d["t"]])
+            t, v, curve = pix2latent.transform_search(
+                loss_fn, score_fn, optimizer, v, d, context, keys[b], t0=t0,
+                outer_steps=m.transform_steps, inner_steps=m.inner_steps, project=project)
+            d = dict(d, t=jnp.asarray(t))
+            curve = list(curve)
+        r = basin_cma(loss_fn, optimizer, v, "z", d, context, keys[b], outer_steps=outer,
+                      inner_steps=inner, final_steps=final, population=m.population or None,
+                      sigma=m.sigma, project=project, chunk=config.chunk)
+        found = dict(jax.tree_util.tree_map(lambda a: a[0], r.result.variables))
+        if m.transform_search:
+            found["t"] = d["t"]
+        rows.append((found, curve + list(r.best_fitness) + list(r.result.losses[0]),
+                     r.result.aux, r.result.diverged_at[0]))
         if callback is not None:
-            callback(config.steps * (b + 1) // batch, np.array([r.best_fitness[-1]] * batch))
-    stack = lambda *a: np.concatenate(a)
+            callback(config.steps * (b + 1) // batch, np.array([rows[-1][1][-1]] * batch))
     return engine.Result(
-        variables=jax.tree_util.tree_map(stack, *[r.result.variables for r in results]),
-        losses=np.stack([np.concatenate([r.best_fitness, r.result.losses[0]]) for r in results]),
-        aux={k: np.concatenate([r.result.aux[k] for r in results]) for k in
-             results[0].result.aux},
-        diverged_at=stack(*[r.result.diverged_at for r in results]))
+        variables=jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[r[0] for r in rows]),
+        losses=np.array([r[1] for r in rows]),
+        aux={k: np.concatenate([r[2][k] for r in rows]) for k in rows[0][2]},
+        diverged_at=np.array([r[3] for r in rows]))
 
 
 def _projection_data(config, problem):
@@ -519,6 +536,12 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
     final = jax.vmap(lambda v: problem.render(v, context, REPRESENTATIVE_KEY, config.steps))(
         result.variables)
     final = np.asarray(final if images.ndim == 5 else final[:, 0])
+    if solver.image_data is not None and "t" in data:
+        # pix2latent optimises in the transformed frame; reports compare in the original one
+        from jaxinv.methods.pix2latent import to_original_frame
+
+        ts = result.variables["t"] if "t" in result.variables else data["t"]
+        final = np.asarray(to_original_frame(jnp.asarray(final), ts))
     latents = jax.vmap(lambda v: problem.latents(v, context))(result.variables)
     flat = lambda a: jnp.reshape(a, (-1,) + a.shape[-3:])
     per_item = lambda m: np.asarray(m).reshape(len(batch_p), -1).mean(axis=1)
@@ -584,16 +607,12 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
 
 
 def _composite(projection, original, image_data):
-    """pix2latent's output: the projection mapped back to the original frame by the inverse
-    transform and pasted over the original with the object mask (the weight before clamping is
-    not kept, so the weight's object part, > 0.3, is the mask)."""
+    """pix2latent's output: the projection (already in the original frame) pasted over the
+    original with the object mask (the weight's object part, > 0.3)."""
     from jaxinv.methods import pix2latent
 
-    back = pix2latent.to_original_frame(projection[None], image_data["t"])[0]
     mask = (np.asarray(image_data["weight"]) > 0.3).astype(np.float32)
-    if mask.all():
-        return np.asarray(back)
-    return np.asarray(pix2latent.composite(back, original, mask))
+    return np.asarray(pix2latent.composite(projection, original, mask))
 
 
 def _upsampled(image, size: int):

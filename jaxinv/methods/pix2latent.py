@@ -11,7 +11,9 @@ BigGAN's typical framing: the target and weight are warped by t (``data['t']``) 
 :func:`initial_transform` derives t0 from the mask's box against BigGAN's mean object centre
 (137/255, 127/255) and size (213/255, 210/255); the result is mapped back with the inverse
 ``(1/s, -t/s)`` (:func:`to_original_frame`). Optimisation is BasinCMA
-(:mod:`jaxinv.engine.basincma`): z by CMA, Adam inside.
+(:mod:`jaxinv.engine.basincma`): z by CMA, Adam inside; with the transform searched, stage 1
+(:func:`transform_search`) finds t by CMA around t0 first and stage 2 runs BasinCMA on z with t
+fixed.
 
 Defaults as the paper: z Adam lr 0.05; class embedding lr 1e-4 (the released code uses 0.01:
 ``PRESETS['official']``); 30 outer x 30 inner steps, then 300 Adam steps on the best member.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -105,14 +108,20 @@ def _weighted_mean(values, weight):
 
 
 def projection_loss(problem: Problem, lpips_net: str, lpips_weight: float, variables, data,
-                    context, key, step):
+                    context, key, step, original_frame: bool = False):
     """The engine's loss for one image: masked L1 + ``lpips_weight`` (the paper: 10) x masked
     spatial LPIPS (``context['lpips']``, backbone ``lpips_net``). ``data = {'target': [H, W, 3],
     'weight': [H, W, 1], 't': transform}``; the target and weight are warped by ``t``
-    (identity ``(1, 0, 0)``)."""
+    (identity ``(1, 0, 0)``). With ``original_frame`` the generated image is mapped back by the
+    inverse transform instead (how the transform search scores members: comparable across
+    transforms)."""
     x = problem.render(variables, context, key, step)
-    y = affine_grid_sample(data["target"][None], data["t"])
-    w = affine_grid_sample(data["weight"][None], data["t"])
+    if original_frame:
+        x = affine_grid_sample(x, inverse_transform(data["t"]))
+        y, w = data["target"][None], data["weight"][None]
+    else:
+        y = affine_grid_sample(data["target"][None], data["t"])
+        w = affine_grid_sample(data["weight"][None], data["t"])
     terms = {"l1": _weighted_mean(jnp.abs(x - y), w)[0]}
     total = terms["l1"]
     if lpips_weight:
@@ -150,3 +159,57 @@ def composite(projection, original, mask):
     original`` (images [B, H, W, 3], mask [B, H, W, 1] in [0, 1]). Poisson blending is not
     offered: no maintained JAX/numpy implementation is available here."""
     return mask * projection + (1.0 - mask) * original
+
+
+def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key, *, t0,
+                     outer_steps: int, inner_steps: int, population: int | None = None,
+                     step_scale: float = 0.1, project=None):
+    """Stage 1 of the paper: CMA-ES over the transform ``t = t0 + step_scale * delta`` (3 or 4
+    parameters) while z is re-sampled around a running estimate.
+
+    Each outer step asks CMA for ``population`` deltas; member i gets the transform t_i and
+    ``z_i = z_mean + (1 - step / outer_steps) N(0, I)`` (clamped), runs ``inner_steps``
+    optimiser steps on its variables against the target warped by t_i, and is scored by
+    ``score_fn`` (``loss_fn`` with ``original_frame=True``: in the original frame). CMA is told
+    the deltas with those scores, and ``z_mean`` moves halfway towards the best member's z (an
+    exponential moving average with 0.5, the code's variable propagation). Returns ``(t_best
+    [3 or 4], variables of the best member, best score per outer step [outer_steps])``.
+    """
+    from evosax.algorithms import CMA_ES
+
+    from jaxinv.engine.basincma import _fitness_jit, _inner_loop, default_population
+
+    t0 = jnp.asarray(t0, jnp.float32)
+    pop = population or default_population(t0.size)
+    es = CMA_ES(pop, jnp.zeros_like(t0))
+    params = es.default_params
+    k_init, k_loop = jax.random.split(key)
+    state = es.init(k_init, jnp.zeros_like(t0), params)
+    ask, tell = jax.jit(es.ask), jax.jit(es.tell)
+    z_mean = variables["z"]
+    best = (np.inf, t0, variables)
+    history = []
+    for step in range(outer_steps):
+        k_ask, k_tell, k_z, k_members = jax.random.split(jax.random.fold_in(k_loop, step), 4)
+        delta, state = ask(k_ask, state, params)
+        ts = t0 + step_scale * delta
+        noise = (1.0 - step / outer_steps) * jax.random.normal(k_z, (pop,) + z_mean.shape)
+        members = {**jax.tree_util.tree_map(
+            lambda a: jnp.broadcast_to(a, (pop,) + a.shape), variables), "z": z_mean + noise}
+        if project is not None:
+            members = jax.vmap(project, in_axes=(0, None))(members, context)
+        data_p = {**jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pop,) + a.shape),
+                                           data), "t": ts}
+        keys = jax.random.split(k_members, pop)
+        if inner_steps:
+            members = _inner_loop(loss_fn, optimizer, project, members, data_p, context, keys,
+                                  inner_steps, pop)
+        scores = _fitness_jit(score_fn, members, data_p, context, keys, inner_steps)
+        scores = jnp.where(jnp.isfinite(scores), scores, jnp.finfo(scores.dtype).max)
+        state, _ = tell(k_tell, delta, scores, state, params)
+        i = int(jnp.argmin(scores))
+        if float(scores[i]) < best[0]:
+            best = (float(scores[i]), ts[i], jax.tree_util.tree_map(lambda a: a[i], members))
+        z_mean = 0.5 * z_mean + 0.5 * members["z"][i]
+        history.append(best[0])
+    return np.asarray(best[1]), best[2], np.asarray(history)
