@@ -1,7 +1,7 @@
 """pix2latent projection into BigGAN-deep with BasinCMA (paper preset).
 
-    --config=configs/pix2latent.py:SEARCH[,official]   SEARCH: basincma (default), adam, cma,
-                                                        cma_adam (the paper's baselines)
+    --config=configs/pix2latent.py:SEARCH[,official]   SEARCH: basincma (default), adam, lbfgs,
+                                                        cma, cma_adam (the paper's baselines)
 
 Needs an LPIPS-alex backbone (``--config.lpips.path``, ``converters/lpips_torch.py --net alex``);
 for real use a converted BigGAN-deep (``converters/biggan_hf.py``), ``--config.input``,

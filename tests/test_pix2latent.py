@@ -184,3 +184,56 @@ def test_runner_on_the_converted_biggan_fixture(tmp_path):
     curve = json.loads((out / "images" / "target_000" / "record.json").read_text())["loss_curve"]
     assert len(curve) == 2 + 4 and curve[-1] <= curve[0]
     assert (out / "images" / "target_000" / "composite.png").exists()
+
+
+def test_fine_tuning_lowers_the_loss_and_keeps_batch_norm(small):
+    cfg, params = small
+    problem, loss_fn = _problem(cfg)
+    context = {"generator": params}
+    target = jnp.clip(biggan.generate(cfg, params, jnp.ones((1, 16)), biggan.one_hot(cfg, [3]),
+                                      1.0)[0] + 0.3, -1, 1)  # not reachable without tuning
+    v = dict(problem.init(None, context), z=jnp.ones(16))
+    data = _data(target)
+    before = float(loss_fn(v, data, context, jax.random.PRNGKey(0), 0)[0])
+    tuned, curve = pix2latent.fine_tune(loss_fn, v, data, context, jax.random.PRNGKey(0),
+                                        threshold=0.5 * before, max_steps=400, lr=1e-3,
+                                        chunk=50)
+    assert curve[-1] < 0.5 * before and len(curve) < 400  # stopped at the threshold
+    bn = tuned["generator"]["blocks"][0]["bn_0"]
+    np.testing.assert_array_equal(bn["scale"], params["blocks"][0]["bn_0"]["scale"])
+    moved = tuned["generator"]["blocks"][0]["conv_1"]["weight"] - params["blocks"][0]["conv_1"][
+        "weight"]
+    assert float(jnp.abs(moved).max()) > 0
+    # the render uses the tuned weights
+    assert float(loss_fn(tuned, data, context, jax.random.PRNGKey(0), 0)[0]) < 0.5 * before
+
+
+def test_runner_transform_search_fine_tuning_and_edits(tmp_path):
+    from jaxinv.experiments import invert
+    from jaxinv.experiments.config_base import pix2latent_config
+    from jaxinv.io.images import save_image
+
+    mask = -np.ones((32, 32, 3), np.float32)
+    mask[6:26, 4:24] = 1.0
+    save_image(str(tmp_path / "mask.png"), mask)
+    np.save(tmp_path / "d.npy", np.ones(16, np.float32))
+    c = pix2latent_config("cma_adam")
+    c.output_dir, c.progress, c.num_targets, c.steps = str(tmp_path / "run"), False, 1, 3
+    c.builtin.size, c.builtin.channels, c.builtin.style_dim = 32, 64, 16
+    c.loss.lpips = 0.0
+    c.method.update(dict(outer_steps=2, inner_steps=2, population=4, transform_search=True,
+                         transform_steps=2, transform_params=4, transform="mask_box",
+                         mask=str(tmp_path / "mask.png"), finetune_steps=4, class_index=5))
+    c.report.edit_direction, c.report.edit_alphas = str(tmp_path / "d.npy"), (-1.0, 1.0)
+    c.report.edit_classes = (1, 2, 3)
+    (record,) = invert.run(c)
+    assert record["status"] == "ok"
+    folder = tmp_path / "run" / "images" / "target_000"
+    from PIL import Image
+
+    assert Image.open(folder / "edit.png").size == (64, 32)
+    assert Image.open(folder / "edit_classes.png").size == (96, 32)
+    assert (folder / "composite.png").exists()
+    # stage 1 (2) + CMA (2) + final Adam (3) + fine-tuning (4) entries
+    curve = json.loads((folder / "record.json").read_text())["loss_curve"]
+    assert len(curve) == 2 + 2 + 3 + 4

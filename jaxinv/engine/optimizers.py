@@ -12,7 +12,13 @@ import optax
 
 from jaxinv.engine.schedules import make_schedule
 
-OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw}
+def _lbfgs(learning_rate, **kwargs):
+    """L-BFGS with a fixed step size: the engine's step does not hand the loss to the
+    optimiser, so there is no line search."""
+    return optax.lbfgs(learning_rate=learning_rate, linesearch=None, **kwargs)
+
+
+OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd, "adamw": optax.adamw, "lbfgs": _lbfgs}
 
 
 def build_optimizer(variables: Mapping, learning_rates: Mapping[str, Mapping], steps: int,
@@ -24,7 +30,8 @@ def build_optimizer(variables: Mapping, learning_rates: Mapping[str, Mapping], s
       learning_rates: ``{name: {'lr': peak, 'schedule': kind, 'rampup': f, 'rampdown': f}}``;
         a name absent here, or with ``lr`` 0, is frozen.
       steps: number of optimisation steps (for the schedules).
-      name: ``adam``, ``sgd`` or ``adamw``; ``kwargs`` go to it (e.g. ``b1``).
+      name: ``adam``, ``sgd``, ``adamw`` or ``lbfgs`` (fixed step, no line search);
+        ``kwargs`` go to it (e.g. ``b1``).
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")

@@ -31,8 +31,9 @@ Keys:
     its K transformed variants (SPHInX attribute discovery).
   report: robustness (LPIPS/PSNR under fresh samples and latent noise at snrs), robustness_samples,
     snrs, interpolate (frames between consecutive images; 0 = off), edit_direction (.npy file,
-    [N_l, D] or [1, D]) and edit_alphas, exchange (PmSFC's subspace feature exchange between
-    consecutive images).
+    [N_l, D] or [1, D]; pix2latent: [z_dim]) and edit_alphas, exchange (PmSFC's subspace
+    feature exchange between consecutive images), edit_classes (pix2latent: re-render the
+    projection with these classes).
   method (sphinx): preset ('official'/'paper'), margin_weight (attribute discovery).
   method (mganprior): layer (composing layer k), num_codes.
   method (pmsfc): preset ('paper'/'official'), layer, num_subspaces (R), codes_per_subspace (K),
@@ -42,10 +43,12 @@ Keys:
   method (pix2latent): preset ('paper'/'official'), class_index (the starting class),
     truncation (BigGAN's static truncation), mask (object mask file/folder/glob: the loss
     weight; '' = uniform), transform ('none' or 'mask_box': t0 from the mask's box), search
-    ('basincma', 'adam', 'cma', 'cma_adam'), outer_steps, inner_steps, population (0 = pycma's
-    default), sigma; ``steps`` are the gradient steps after the search. transform_search: stage
-    1, CMA over the transform (transform_steps outer steps, transform_params 3 = (s, tx, ty) or
-    4 = (sx, sy, tx, ty)) before z is searched with it fixed.
+    ('basincma', 'adam', 'lbfgs', 'cma', 'cma_adam'), outer_steps, inner_steps, population
+    (0 = pycma's default), sigma; ``steps`` are the gradient steps after the search.
+    transform_search: stage 1, CMA over the transform (transform_steps outer steps,
+    transform_params 3 = (s, tx, ty) or 4 = (sx, sy, tx, ty)) before z is searched with it
+    fixed. finetune_steps (0 = off),
+    finetune_threshold, finetune_weight, finetune_lr: fine-tuning the generator afterwards.
 """
 
 from ml_collections import ConfigDict
@@ -77,7 +80,8 @@ def base_config() -> ConfigDict:
         num_codes=30, num_subspaces=6, codes_per_subspace=5, subspaces="", discovery_steps=-1,
         lam=-1.0, mu=-1.0, sparsity="", class_index=0, truncation=1.0, mask="",
         transform="none", search="basincma", outer_steps=30, inner_steps=30, population=0,
-        sigma=1.0, transform_search=False, transform_steps=30, transform_params=3))
+        sigma=1.0, transform_search=False, transform_steps=30, transform_params=3,
+        finetune_steps=0, finetune_threshold=0.0, finetune_weight=1e3, finetune_lr=1e-4))
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),
                            weights=lr_spec(0.0)))
     c.optimizer = "adam"
@@ -93,7 +97,7 @@ def base_config() -> ConfigDict:
     c.attribute = ConfigDict(dict(transform="", factors=(0.0, 2.0)))
     c.report = ConfigDict(dict(robustness=False, robustness_samples=8, snrs=(30.0, 20.0, 10.0),
                                interpolate=0, edit_direction="", edit_alphas=(-3.0, 3.0),
-                               exchange=False))
+                               exchange=False, edit_classes=()))
     return c
 
 
@@ -220,7 +224,10 @@ def pix2latent_config(search: str = "basincma", preset: str = "paper") -> Config
     c.method.preset = preset
     c.method.search = search
     c.method.outer_steps, c.method.inner_steps = p.outer_steps, p.inner_steps
-    c.steps = p.final_steps if search != "adam" else p.outer_steps * p.inner_steps + p.final_steps
+    gradient_only = search in ("adam", "lbfgs")
+    c.steps = (p.outer_steps * p.inner_steps + p.final_steps) if gradient_only else p.final_steps
+    if search == "lbfgs":
+        c.optimizer = "lbfgs"
     c.lr.latent = lr_spec(p.z_lr)
     c.lr.weights = lr_spec(p.embed_lr)
     c.loss.mse, c.loss.l1, c.loss.lpips = 0.0, 1.0, 10.0

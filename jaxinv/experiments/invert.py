@@ -402,15 +402,17 @@ def build_solver(config, context, problem, operator, per_image_op) -> Solver:
     return Solver(problem, operator, per_image_op, loss_fn, optimizer, search)
 
 
-_SEARCHES = ("basincma", "adam", "cma", "cma_adam")
+_SEARCHES = ("basincma", "adam", "lbfgs", "cma", "cma_adam")
 
 
 def _projection_search(config, loss_fn, score_fn, optimizer, project, variables, data,
                        context, keys, callback):
     """pix2latent's searches, one image at a time: BasinCMA, or the paper's baselines Adam,
-    CMA and CMA then Adam, optionally after the transform search (stage 1; the found transform
-    is returned as variable ``t``). The loss curve is stage 1's best score per outer step, then
-    CMA's best loss per outer step, then the final gradient steps (``config.steps``)."""
+    L-BFGS, CMA and CMA then Adam, optionally after the transform search (stage 1; the found
+    transform is returned as variable ``t``) and followed by fine-tuning the generator (its
+    weights are returned as variable ``generator``). The loss curve is stage 1's best score
+    per outer step, then CMA's best loss per outer step, the final gradient steps
+    (``config.steps``) and the fine-tuning's reconstruction loss."""
     import jax
     import jax.numpy as jnp
 
@@ -419,12 +421,13 @@ def _projection_search(config, loss_fn, score_fn, optimizer, project, variables,
     from jaxinv.methods import pix2latent
 
     m = config.method
-    if m.search == "adam" and not m.transform_search:
+    gradient_only = m.search in ("adam", "lbfgs")  # config.optimizer picks the optimiser
+    if gradient_only and not m.transform_search and not m.finetune_steps:
         return engine.optimize(loss_fn, optimizer, variables, data, context, keys, config.steps,
                                project=project, chunk=config.chunk, callback=callback)
     inner = m.inner_steps if m.search == "basincma" else 0
     final = 0 if m.search == "cma" else config.steps
-    outer = 0 if m.search == "adam" else m.outer_steps
+    outer = 0 if gradient_only else m.outer_steps
     batch = len(keys)
     rows = []
     for b in range(batch):
@@ -441,10 +444,18 @@ def _projection_search(config, loss_fn, score_fn, optimizer, project, variables,
                       inner_steps=inner, final_steps=final, population=m.population or None,
                       sigma=m.sigma, project=project, chunk=config.chunk)
         found = dict(jax.tree_util.tree_map(lambda a: a[0], r.result.variables))
+        curve += list(r.best_fitness) + list(r.result.losses[0])
+        if m.finetune_steps:
+            found, tuned = pix2latent.fine_tune(
+                loss_fn, found, d, context, keys[b], threshold=m.finetune_threshold,
+                max_steps=m.finetune_steps, weight=m.finetune_weight, lr=m.finetune_lr,
+                latent_rates={"z": config.lr.latent.to_dict(),
+                              "embed": config.lr.weights.to_dict()},
+                chunk=config.chunk, project=project)
+            curve += list(tuned)
         if m.transform_search:
             found["t"] = d["t"]
-        rows.append((found, curve + list(r.best_fitness) + list(r.result.losses[0]),
-                     r.result.aux, r.result.diverged_at[0]))
+        rows.append((found, curve, r.result.aux, r.result.diverged_at[0]))
         if callback is not None:
             callback(config.steps * (b + 1) // batch, np.array([rows[-1][1][-1]] * batch))
     return engine.Result(
@@ -624,7 +635,7 @@ def _upsampled(image, size: int):
 def _post_process(config, context, problem, variables, target, folder, key, lpips_net) -> dict:
     """Per-image reports: robustness, edits along a direction, the learned attribute walk."""
     from jaxinv.io.images import save_image
-    from jaxinv.methods import latent_ops, robustness
+    from jaxinv.methods import latent_ops, pix2latent, robustness
 
     rep, extra = config.report, {}
     if rep.robustness:
@@ -637,8 +648,20 @@ def _post_process(config, context, problem, variables, target, folder, key, lpip
                 extra[f"robust_{case}_{metric}"] = stats["mean"]
     if rep.edit_direction:
         direction = _load_direction(rep.edit_direction)
-        strip = latent_ops.edit(problem, variables, context, direction, tuple(rep.edit_alphas))
+        if config.method.name == "pix2latent":
+            strip = pix2latent.edit_z(problem, variables, context, direction,
+                                      tuple(rep.edit_alphas))
+        else:
+            strip = latent_ops.edit(problem, variables, context, direction,
+                                    tuple(rep.edit_alphas))
         save_image(os.path.join(folder, "edit.png"), np.concatenate(list(np.asarray(strip)), 1))
+    if rep.edit_classes:
+        if config.method.name != "pix2latent":
+            raise ConfigError("config.report.edit_classes applies to class-conditional "
+                              "generators (method 'pix2latent')")
+        strip = pix2latent.change_class(problem, variables, context, tuple(rep.edit_classes))
+        save_image(os.path.join(folder, "edit_classes.png"),
+                   np.concatenate(list(np.asarray(strip)), 1))
     if "direction" in variables:  # SPHInX attribute discovery
         top = float(np.max(np.asarray(variables["alpha"])))
         strip = latent_ops.edit(problem, variables, context, variables["direction"],

@@ -15,6 +15,11 @@ BigGAN's typical framing: the target and weight are warped by t (``data['t']``) 
 (:func:`transform_search`) finds t by CMA around t0 first and stage 2 runs BasinCMA on z with t
 fixed.
 
+After projection the generator itself can be fine-tuned (:func:`fine_tune`): its weights join
+the variables with the penalty ``1e3 * sum_W mean((W - W0)^2)`` over every weight but batch
+norm's (as the code's ``weight_regularization``), Adam lr 1e-4, until the reconstruction loss
+falls under a threshold.
+
 Defaults as the paper: z Adam lr 0.05; class embedding lr 1e-4 (the released code uses 0.01:
 ``PRESETS['official']``); 30 outer x 30 inner steps, then 300 Adam steps on the best member.
 """
@@ -70,9 +75,11 @@ def clamp_z(variables, context=None):
 
 
 def _render(spec: Spec, variables, context, key, step):
+    """The image [1, H, W, 3]; a fine-tuned generator (``variables['generator']``) replaces
+    ``context['generator']``."""
     z = jnp.clip(variables["z"], -Z_CLAMP, Z_CLAMP)[None]
-    return biggan.synthesis(spec.cfg, context["generator"], z, variables["embed"][None],
-                            spec.truncation)
+    params = variables.get("generator", context["generator"])
+    return biggan.synthesis(spec.cfg, params, z, variables["embed"][None], spec.truncation)
 
 
 def _latents(spec: Spec, variables, context):
@@ -213,3 +220,66 @@ def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key
         z_mean = 0.5 * z_mean + 0.5 * members["z"][i]
         history.append(best[0])
     return np.asarray(best[1]), best[2], np.asarray(history)
+
+
+def _is_batch_norm(path) -> bool:
+    return any(str(getattr(k, "key", "")).startswith("bn") for k in path)
+
+
+def fine_tune_loss(loss_fn, weight: float, variables, data, context, key, step):
+    """``loss_fn`` with the generator taken from ``variables['generator']`` plus ``weight x
+    sum_W mean((W - W0)^2)`` (W0 = ``context['generator']``; batch-norm entries frozen)."""
+    frozen = lambda path, a: jax.lax.stop_gradient(a) if _is_batch_norm(path) else a
+    tuned = jax.tree_util.tree_map_with_path(frozen, variables["generator"])
+    inner = {k: v for k, v in variables.items() if k != "generator"}
+    base, aux = loss_fn({**inner, "generator": tuned}, data, context, key, step)
+    diffs = jax.tree_util.tree_map_with_path(
+        lambda path, a, b: 0.0 if _is_batch_norm(path) else jnp.mean((a - b) ** 2),
+        tuned, context["generator"])
+    reg = sum(jax.tree_util.tree_leaves(diffs))
+    return base + weight * reg, {**aux, "reconstruction": base, "weight_change": reg}
+
+
+def fine_tune(loss_fn, variables, data, context, key, *, threshold: float, max_steps: int,
+              weight: float = 1e3, lr: float = 1e-4, latent_rates: dict | None = None,
+              chunk: int = 50, project=None):
+    """Optimises the generator's weights with the latents until the reconstruction loss is
+    below ``threshold`` (checked every ``chunk`` steps) or ``max_steps`` are done. Returns
+    ``(variables with 'generator', reconstruction losses [steps run])``."""
+    from jaxinv.engine import build_optimizer
+    from jaxinv.engine.loop import init_state, run_chunk
+
+    v = {**variables, "generator": context["generator"]}
+    rates = {**(latent_rates or {}), "generator": {"lr": lr}}
+    optimizer = build_optimizer(v, rates, max_steps)
+    state = init_state(optimizer, jax.tree_util.tree_map(lambda a: a[None], v))
+    data_1 = jax.tree_util.tree_map(lambda a: a[None], data)
+    tuned_loss = functools.partial(fine_tune_loss, loss_fn, weight)
+    curve, done = [], 0
+    while done < max_steps:
+        n = min(chunk, max_steps - done)
+        state, _, aux = run_chunk(state, data_1, context, key[None], jnp.int32(done),
+                                  loss_fn=tuned_loss, optimizer=optimizer, project=project,
+                                  num_steps=n)
+        curve.extend(np.asarray(aux["reconstruction"][0]).tolist())
+        done += n
+        if curve[-1] < threshold:
+            break
+    return jax.tree_util.tree_map(lambda a: a[0], state.variables), np.asarray(curve)
+
+
+def edit_z(problem: Problem, variables, context, direction, alphas):
+    """Images [len(alphas), H, W, 3] of the projection with z moved by ``alpha * d / ||d||``
+    (d [z_dim]; z clamped as always) and everything else kept."""
+    d = jnp.asarray(direction, jnp.float32).reshape(-1)
+    d = d / jnp.linalg.norm(d)
+    return jnp.concatenate([problem.render(dict(variables, z=variables["z"] + a * d), context,
+                                           None, 0) for a in alphas])
+
+
+def change_class(problem: Problem, variables, context, classes):
+    """Images [len(classes), H, W, 3] of the projection's z rendered with other classes'
+    embeddings (the generator's own, or the fine-tuned one's)."""
+    params = variables.get("generator", context["generator"])
+    return jnp.concatenate([problem.render(dict(variables, embed=params["embeddings"][c]),
+                                           context, None, 0) for c in classes])
