@@ -21,6 +21,21 @@ def shared_path(*parts):
     return path
 
 
+def convert_fixture_lpips(out, net: str) -> str:
+    """LPIPS-``net`` converted by its CLI from the fixtures (real v0.1 linear layers, random
+    backbone: fine for exercising code, not for measuring); returns ``out``."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch", reason="converting the fixtures needs torch")
+    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"), "--net",
+                    net, "--linear", shared_path("fixtures", "lpips_linear_v0.1", f"{net}.pth"),
+                    "--backbone", shared_path("fixtures", "lpips_lpips014",
+                                              f"{net}_backbone_features_fp16.pth"),
+                    str(out)], check=True, capture_output=True, cwd=ROOT)
+    return str(out)
+
+
 def nhwc(a):
     return np.transpose(np.asarray(a), (0, 2, 3, 1))
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_path
+from conftest import ROOT, convert_fixture_lpips, shared_path
 from jaxinv import engine
 from jaxinv.engine import basincma
 from jaxinv.engine.loop import init_state, run_chunk
@@ -153,15 +153,11 @@ def test_basincma_beats_adam_at_equal_generator_evaluations(small):
 def test_runner_on_the_converted_biggan_fixture(tmp_path):
     pytest.importorskip("torch", reason="converting the fixtures needs torch")
     fixtures = shared_path("fixtures")
-    gen, lp = tmp_path / "bg", tmp_path / "alex"
+    gen = tmp_path / "bg"
     subprocess.run([sys.executable, os.path.join(ROOT, "converters", "biggan_hf.py"),
                     os.path.join(fixtures, "biggan_deep_hf"), str(gen)], check=True,
                    capture_output=True, cwd=ROOT)
-    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"), "--net",
-                    "alex", "--linear", os.path.join(fixtures, "lpips_linear_v0.1", "alex.pth"),
-                    "--backbone",
-                    os.path.join(fixtures, "lpips_lpips014", "alex_backbone_features_fp16.pth"),
-                    str(lp)], check=True, capture_output=True, cwd=ROOT)
+    lp = convert_fixture_lpips(tmp_path / "alex", "alex")
     mask = tmp_path / "mask.png"
     from jaxinv.io.images import save_image
 

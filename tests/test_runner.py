@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_path
+from conftest import ROOT, convert_fixture_lpips, shared_path
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import base_config
 
@@ -131,15 +131,11 @@ def test_real_images_with_converted_checkpoint_and_lpips(tmp_path):
     pytest.importorskip("torch", reason="converting the fixtures needs torch")
     fixtures = shared_path("fixtures")
     faces = shared_path("data", "faces")
-    gen_dir, lpips_dir = tmp_path / "sg2", tmp_path / "lpips"
+    gen_dir = tmp_path / "sg2"
     subprocess.run([sys.executable, os.path.join(ROOT, "converters", "stylegan2_rosinality.py"),
                     os.path.join(fixtures, "stylegan2_rosinality", "generator.pt"), str(gen_dir)],
                    check=True, capture_output=True, cwd=ROOT)
-    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"),
-                    "--net", "alex", "--linear",
-                    os.path.join(fixtures, "lpips_linear_v0.1", "alex.pth"), "--backbone",
-                    os.path.join(fixtures, "lpips_lpips014", "alex_backbone_features_fp16.pth"),
-                    str(lpips_dir)], check=True, capture_output=True, cwd=ROOT)
+    lpips_dir = convert_fixture_lpips(tmp_path / "lpips", "alex")
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     for name in ("1.png", "15_01.png"):  # 15_01.png is RGBA
@@ -162,30 +158,12 @@ CONFIGS = sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endsw
 
 @pytest.fixture(scope="module")
 def vgg_lpips_dir(tmp_path_factory):
-    """LPIPS-VGG converted from the fixtures (real linear layers, random backbone): fine for
-    exercising the configs, not for measuring."""
-    pytest.importorskip("torch", reason="converting the fixtures needs torch")
-    out = tmp_path_factory.mktemp("lpips") / "vgg"
-    fixtures = shared_path("fixtures")
-    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"), "--net",
-                    "vgg", "--linear", os.path.join(fixtures, "lpips_linear_v0.1", "vgg.pth"),
-                    "--backbone",
-                    os.path.join(fixtures, "lpips_lpips014", "vgg_backbone_features_fp16.pth"),
-                    str(out)], check=True, capture_output=True, cwd=ROOT)
-    return str(out)
+    return convert_fixture_lpips(tmp_path_factory.mktemp("lpips") / "vgg", "vgg")
 
 
 @pytest.fixture(scope="module")
 def alex_lpips_dir(tmp_path_factory):
-    pytest.importorskip("torch", reason="converting the fixtures needs torch")
-    out = tmp_path_factory.mktemp("lpips") / "alex"
-    fixtures = shared_path("fixtures")
-    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "lpips_torch.py"), "--net",
-                    "alex", "--linear", os.path.join(fixtures, "lpips_linear_v0.1", "alex.pth"),
-                    "--backbone",
-                    os.path.join(fixtures, "lpips_lpips014", "alex_backbone_features_fp16.pth"),
-                    str(out)], check=True, capture_output=True, cwd=ROOT)
-    return str(out)
+    return convert_fixture_lpips(tmp_path_factory.mktemp("lpips") / "alex", "alex")
 
 
 @pytest.fixture(scope="module")
