@@ -52,6 +52,13 @@ def test_transform_then_inverse_is_identity_up_to_resampling():
         assert err < 0.02, (t, err)
 
 
+def test_brightness_then_inverse_is_identity_where_unclipped():
+    x = jnp.linspace(-1.0, 0.3, 50)  # (x + 1) * 1.3 stays below 2: nothing clips
+    np.testing.assert_allclose(pix2latent.brightness(pix2latent.brightness(x, 1.3), 1 / 1.3), x,
+                               atol=1e-6)
+    np.testing.assert_allclose(pix2latent.brightness(jnp.zeros(1), 5.0), 0.5)  # clamped to 1.5
+
+
 def test_initial_transform_moves_the_box_onto_biggans_mean_object():
     mask = np.zeros((100, 100, 1), np.float32)
     mask[20:75, 30:90] = 1.0
@@ -219,6 +226,7 @@ def test_runner_transform_search_fine_tuning_and_edits(tmp_path):
     c.loss.lpips = 0.0
     c.method.update(dict(outer_steps=2, inner_steps=2, population=4, transform_search=True,
                          transform_steps=2, transform_params=4, transform="mask_box",
+                         color_transform=True,
                          mask=str(tmp_path / "mask.png"), finetune_steps=4, class_index=5))
     c.report.edit_direction, c.report.edit_alphas = str(tmp_path / "d.npy"), (-1.0, 1.0)
     c.report.edit_classes = (1, 2, 3)

@@ -46,8 +46,8 @@ Keys:
     ('basincma', 'adam', 'lbfgs', 'cma', 'cma_adam'), outer_steps, inner_steps, population
     (0 = pycma's default), sigma; ``steps`` are the gradient steps after the search.
     transform_search: stage 1, CMA over the transform (transform_steps outer steps,
-    transform_params 3 = (s, tx, ty) or 4 = (sx, sy, tx, ty)) before z is searched with it
-    fixed. finetune_steps (0 = off),
+    transform_params 3 = (s, tx, ty) or 4 = (sx, sy, tx, ty); color_transform: the brightness
+    factor too) before z is searched with it fixed. finetune_steps (0 = off),
     finetune_threshold, finetune_weight, finetune_lr: fine-tuning the generator afterwards.
 """
 
@@ -81,6 +81,7 @@ def base_config() -> ConfigDict:
         lam=-1.0, mu=-1.0, sparsity="", class_index=0, truncation=1.0, mask="",
         transform="none", search="basincma", outer_steps=30, inner_steps=30, population=0,
         sigma=1.0, transform_search=False, transform_steps=30, transform_params=3,
+        color_transform=False,
         finetune_steps=0, finetune_threshold=0.0, finetune_weight=1e3, finetune_lr=1e-4))
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),
                            weights=lr_spec(0.0)))

@@ -435,10 +435,13 @@ def _projection_search(config, loss_fn, score_fn, optimizer, project, variables,
         v, d, curve = one(variables), one(data), []
         if m.transform_search:
             t0 = d["t"] if m.transform_params == 3 else jnp.concatenate([d["t"][:1], d["t"]])
-            t, v, curve = pix2latent.transform_search(
+            t, bright, v, curve = pix2latent.transform_search(
                 loss_fn, score_fn, optimizer, v, d, context, keys[b], t0=t0,
-                outer_steps=m.transform_steps, inner_steps=m.inner_steps, project=project)
+                outer_steps=m.transform_steps, inner_steps=m.inner_steps, project=project,
+                color=m.color_transform)
             d = dict(d, t=jnp.asarray(t))
+            if m.color_transform:
+                d["brightness"] = jnp.float32(bright)
             curve = list(curve)
         r = basin_cma(loss_fn, optimizer, v, "z", d, context, keys[b], outer_steps=outer,
                       inner_steps=inner, final_steps=final, population=m.population or None,
@@ -455,6 +458,7 @@ def _projection_search(config, loss_fn, score_fn, optimizer, project, variables,
             curve += list(tuned)
         if m.transform_search:
             found["t"] = d["t"]
+            found["brightness"] = d.get("brightness", jnp.float32(1.0))
         rows.append((found, curve, r.result.aux, r.result.diverged_at[0]))
         if callback is not None:
             callback(config.steps * (b + 1) // batch, np.array([rows[-1][1][-1]] * batch))
@@ -553,6 +557,11 @@ def _invert_batch(config, context, solver: Solver, batch, indices, lpips_net):
 
         ts = result.variables["t"] if "t" in result.variables else data["t"]
         final = np.asarray(to_original_frame(jnp.asarray(final), ts))
+        if "brightness" in result.variables:  # undo the searched colour transform too
+            from jaxinv.methods.pix2latent import brightness
+
+            final = np.asarray(jax.vmap(brightness)(
+                jnp.asarray(final), 1.0 / jnp.asarray(result.variables["brightness"])))
     latents = jax.vmap(lambda v: problem.latents(v, context))(result.variables)
     flat = lambda a: jnp.reshape(a, (-1,) + a.shape[-3:])
     per_item = lambda m: np.asarray(m).reshape(len(batch_p), -1).mean(axis=1)

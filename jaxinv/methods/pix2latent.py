@@ -12,8 +12,8 @@ BigGAN's typical framing: the target and weight are warped by t (``data['t']``) 
 (137/255, 127/255) and size (213/255, 210/255); the result is mapped back with the inverse
 ``(1/s, -t/s)`` (:func:`to_original_frame`). Optimisation is BasinCMA
 (:mod:`jaxinv.engine.basincma`): z by CMA, Adam inside; with the transform searched, stage 1
-(:func:`transform_search`) finds t by CMA around t0 first and stage 2 runs BasinCMA on z with t
-fixed.
+(:func:`transform_search`) finds t (and optionally the brightness factor, the colour transform)
+by CMA around t0 first and stage 2 runs BasinCMA on z with them fixed.
 
 After projection the generator itself can be fine-tuned (:func:`fine_tune`): its weights join
 the variables with the penalty ``1e3 * sum_W mean((W - W0)^2)`` over every weight but batch
@@ -119,15 +119,17 @@ def projection_loss(problem: Problem, lpips_net: str, lpips_weight: float, varia
     """The engine's loss for one image: masked L1 + ``lpips_weight`` (the paper: 10) x masked
     spatial LPIPS (``context['lpips']``, backbone ``lpips_net``). ``data = {'target': [H, W, 3],
     'weight': [H, W, 1], 't': transform}``; the target and weight are warped by ``t``
-    (identity ``(1, 0, 0)``). With ``original_frame`` the generated image is mapped back by the
+    (identity ``(1, 0, 0)``) and, when ``data['brightness']`` is given, brightened by that
+    factor (:func:`brightness`). With ``original_frame`` the generated image is mapped back by the
     inverse transform instead (how the transform search scores members: comparable across
     transforms)."""
     x = problem.render(variables, context, key, step)
+    b = data.get("brightness", 1.0)
     if original_frame:
-        x = affine_grid_sample(x, inverse_transform(data["t"]))
+        x = brightness(affine_grid_sample(x, inverse_transform(data["t"])), 1.0 / b)
         y, w = data["target"][None], data["weight"][None]
     else:
-        y = affine_grid_sample(data["target"][None], data["t"])
+        y = brightness(affine_grid_sample(data["target"][None], data["t"]), b)
         w = affine_grid_sample(data["weight"][None], data["t"])
     terms = {"l1": _weighted_mean(jnp.abs(x - y), w)[0]}
     total = terms["l1"]
@@ -136,6 +138,16 @@ def projection_loss(problem: Problem, lpips_net: str, lpips_weight: float, varia
         terms["lpips"] = _weighted_mean(spatial, w)[0]
         total = total + lpips_weight * terms["lpips"]
     return total, terms
+
+
+BRIGHTNESS_RANGE = (0.667, 1.5)
+
+
+def brightness(x, factor):
+    """The colour transform: torchvision's ``adjust_brightness`` on [-1, 1] images, i.e. the
+    [0, 1] image times ``factor`` (clamped to BRIGHTNESS_RANGE as the code does), clipped."""
+    f = jnp.clip(factor, *BRIGHTNESS_RANGE)
+    return jnp.clip((x + 1.0) * f, 0.0, 2.0) - 1.0
 
 
 def initial_transform(mask, threshold: float = 0.5):
@@ -170,7 +182,7 @@ def composite(projection, original, mask):
 
 def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key, *, t0,
                      outer_steps: int, inner_steps: int, population: int | None = None,
-                     step_scale: float = 0.1, project=None):
+                     step_scale: float = 0.1, project=None, color: bool = False):
     """Stage 1 of the paper: CMA-ES over the transform ``t = t0 + step_scale * delta`` (3 or 4
     parameters) while z is re-sampled around a running estimate.
 
@@ -179,27 +191,32 @@ def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key
     optimiser steps on its variables against the target warped by t_i, and is scored by
     ``score_fn`` (``loss_fn`` with ``original_frame=True``: in the original frame). CMA is told
     the deltas with those scores, and ``z_mean`` moves halfway towards the best member's z (an
-    exponential moving average with 0.5, the code's variable propagation). Returns ``(t_best
-    [3 or 4], variables of the best member, best score per outer step [outer_steps])``.
+    exponential moving average with 0.5, the code's variable propagation). With ``color`` the
+    brightness factor ``1 + step_scale * delta_b`` is searched along (the data gets
+    ``'brightness'``). Returns ``(t_best [3 or 4], brightness_best, variables of the best member,
+    best score per outer step [outer_steps])``.
     """
     from evosax.algorithms import CMA_ES
 
     from jaxinv.engine.basincma import _fitness_jit, _inner_loop, default_population
 
     t0 = jnp.asarray(t0, jnp.float32)
-    pop = population or default_population(t0.size)
-    es = CMA_ES(pop, jnp.zeros_like(t0))
+    n_spatial = t0.size
+    start = jnp.zeros((n_spatial + int(color),))
+    pop = population or default_population(start.size)
+    es = CMA_ES(pop, start)
     params = es.default_params
     k_init, k_loop = jax.random.split(key)
-    state = es.init(k_init, jnp.zeros_like(t0), params)
+    state = es.init(k_init, start, params)
     ask, tell = jax.jit(es.ask), jax.jit(es.tell)
     z_mean = variables["z"]
-    best = (np.inf, t0, variables)
+    best = (np.inf, t0, 1.0, variables)
     history = []
     for step in range(outer_steps):
         k_ask, k_tell, k_z, k_members = jax.random.split(jax.random.fold_in(k_loop, step), 4)
         delta, state = ask(k_ask, state, params)
-        ts = t0 + step_scale * delta
+        ts = t0 + step_scale * delta[:, :n_spatial]
+        bs = (1.0 + step_scale * delta[:, n_spatial] if color else jnp.ones((pop,)))
         noise = (1.0 - step / outer_steps) * jax.random.normal(k_z, (pop,) + z_mean.shape)
         members = {**jax.tree_util.tree_map(
             lambda a: jnp.broadcast_to(a, (pop,) + a.shape), variables), "z": z_mean + noise}
@@ -207,6 +224,8 @@ def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key
             members = jax.vmap(project, in_axes=(0, None))(members, context)
         data_p = {**jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pop,) + a.shape),
                                            data), "t": ts}
+        if color:
+            data_p["brightness"] = bs
         keys = jax.random.split(k_members, pop)
         if inner_steps:
             members = _inner_loop(loss_fn, optimizer, project, members, data_p, context, keys,
@@ -216,10 +235,11 @@ def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key
         state, _ = tell(k_tell, delta, scores, state, params)
         i = int(jnp.argmin(scores))
         if float(scores[i]) < best[0]:
-            best = (float(scores[i]), ts[i], jax.tree_util.tree_map(lambda a: a[i], members))
+            best = (float(scores[i]), ts[i], float(jnp.clip(bs[i], *BRIGHTNESS_RANGE)),
+                    jax.tree_util.tree_map(lambda a: a[i], members))
         z_mean = 0.5 * z_mean + 0.5 * members["z"][i]
         history.append(best[0])
-    return np.asarray(best[1]), best[2], np.asarray(history)
+    return np.asarray(best[1]), best[2], best[3], np.asarray(history)
 
 
 def _is_batch_norm(path) -> bool:
