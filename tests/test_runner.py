@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT, convert_fixture_lpips, shared_path
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import base_config
+from jaxinv.io.images import save_image
 
 TINY = ["--config.builtin.size=16", "--config.builtin.channels=16",
         "--config.builtin.style_dim=32", "--config.builtin.n_mlp=2", "--config.progress=False"]
@@ -167,6 +168,17 @@ def alex_lpips_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def biggan_dir(tmp_path_factory):
+    """The pytorch-pretrained-biggan fixture (128 px) converted by its CLI."""
+    pytest.importorskip("torch", reason="converting the fixtures needs torch")
+    out = tmp_path_factory.mktemp("biggan") / "gen"
+    subprocess.run([sys.executable, os.path.join(ROOT, "converters", "biggan_hf.py"),
+                    shared_path("fixtures", "biggan_deep_hf"), str(out)], check=True,
+                   capture_output=True, cwd=ROOT)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
 def pggan_dir(tmp_path_factory):
     """The genforce PGGAN fixture converted by its CLI."""
     pytest.importorskip("torch", reason="converting the fixtures needs torch")
@@ -193,9 +205,16 @@ def test_every_config_runs(name, tmp_path, vgg_lpips_dir, request):
     c.steps, c.num_targets, c.batch_size, c.progress = 12, 1, 1, False
     c.lpips.path = vgg_lpips_dir if c.lpips.net == "vgg" else request.getfixturevalue(
         "alex_lpips_dir")
-    if c.builtin.family == "biggan":  # the built-in 32 px BigGAN (LPIPS-alex's minimum), small
-        c.builtin.size, c.builtin.channels, c.builtin.style_dim = 32, 16, 16
-        c.method.outer_steps, c.method.inner_steps, c.method.population = 2, 3, 4
+    if c.builtin.family == "biggan":
+        # the converted BigGAN-deep fixture (128 px), with an object mask, the transform from
+        # its box and a small search
+        c.checkpoint = request.getfixturevalue("biggan_dir")
+        mask = -np.ones((128, 128, 3), np.float32)
+        mask[30:100, 20:90] = 1.0
+        save_image(str(tmp_path / "mask.png"), mask)
+        c.method.update(dict(outer_steps=2, inner_steps=2, population=4, class_index=7,
+                             mask=str(tmp_path / "mask.png"), transform="mask_box"))
+        c.steps = 3
     elif c.builtin.family == "pggan":
         # PGGAN configs run on the converted genforce fixture (64 px), with fewer codes and a
         # smaller perceptual resize than the paper settings so that each takes seconds.
@@ -211,6 +230,8 @@ def test_every_config_runs(name, tmp_path, vgg_lpips_dir, request):
         (tmp_path / "images" / "target_000" / "record.json").read_text())["loss_curve"][0]
     if c.degradation.name == "grayscale":
         assert 0.0 < record["auc"] <= 1.0
+    if c.method.name == "pix2latent":
+        assert (tmp_path / "images" / "target_000" / "composite.png").exists()
 
 
 def test_pmsfc_discovers_once_and_reuses_the_subspaces(tmp_path, pggan_dir):

@@ -260,21 +260,33 @@ def fine_tune_loss(loss_fn, weight: float, variables, data, context, key, step):
     return base + weight * reg, {**aux, "reconstruction": base, "weight_change": reg}
 
 
+@functools.lru_cache(maxsize=8)
+def _fine_tune_setup(loss_fn, weight, lr, names, latent_rates, max_steps):
+    """The optimiser and loss of a fine-tuning, the same objects for the same settings so that
+    every image of a run reuses one compiled step (compiling it takes about a minute on CPU)."""
+    from jaxinv.engine import build_optimizer
+
+    rates = {name: dict(spec) for name, spec in latent_rates}
+    rates["generator"] = {"lr": lr}
+    optimizer = build_optimizer(dict.fromkeys(names), rates, max_steps)
+    return optimizer, functools.partial(fine_tune_loss, loss_fn, weight)
+
+
 def fine_tune(loss_fn, variables, data, context, key, *, threshold: float, max_steps: int,
               weight: float = 1e3, lr: float = 1e-4, latent_rates: dict | None = None,
               chunk: int = 50, project=None):
     """Optimises the generator's weights with the latents until the reconstruction loss is
     below ``threshold`` (checked every ``chunk`` steps) or ``max_steps`` are done. Returns
     ``(variables with 'generator', reconstruction losses [steps run])``."""
-    from jaxinv.engine import build_optimizer
     from jaxinv.engine.loop import init_state, run_chunk
 
     v = {**variables, "generator": context["generator"]}
-    rates = {**(latent_rates or {}), "generator": {"lr": lr}}
-    optimizer = build_optimizer(v, rates, max_steps)
+    rates = tuple(sorted((name, tuple(sorted(spec.items())))
+                         for name, spec in (latent_rates or {}).items()))
+    optimizer, tuned_loss = _fine_tune_setup(loss_fn, weight, lr, tuple(sorted(v)), rates,
+                                             max_steps)
     state = init_state(optimizer, jax.tree_util.tree_map(lambda a: a[None], v))
     data_1 = jax.tree_util.tree_map(lambda a: a[None], data)
-    tuned_loss = functools.partial(fine_tune_loss, loss_fn, weight)
     curve, done = [], 0
     while done < max_steps:
         n = min(chunk, max_steps - done)
