@@ -46,6 +46,27 @@ def _fitness(loss_fn, variables, data, context, keys, step):
 _fitness_jit = jax.jit(_fitness, static_argnums=0)
 
 
+def broadcast(tree, n: int):
+    """Every leaf repeated along a new leading axis of size n (one copy per member)."""
+    return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (n,) + jnp.shape(a)), tree)
+
+
+def evaluate_members(loss_fn, score_fn, optimizer, project, members, data, context, keys,
+                     inner_steps: int, group: int):
+    """One outer step's work on a population (leading axis of ``members``, ``data``,
+    ``keys``): project the asked members, run ``inner_steps`` optimiser steps of ``loss_fn``
+    from a fresh optimiser state (``group`` members per compiled call), then score every member
+    with ``score_fn`` (non-finite scores become the largest float, so CMA ranks them last).
+    Returns ``(members after the inner steps, scores [P])``."""
+    if project is not None:
+        members = jax.vmap(project, in_axes=(0, None))(members, context)
+    if inner_steps:
+        members = _inner_loop(loss_fn, optimizer, project, members, data, context, keys,
+                              inner_steps, group)
+    scores = _fitness_jit(score_fn, members, data, context, keys, inner_steps)
+    return members, jnp.where(jnp.isfinite(scores), scores, jnp.finfo(scores.dtype).max)
+
+
 def _inner_loop(loss_fn, optimizer, project, members, data, context, keys, steps, group):
     """``steps`` optimiser steps on every member, ``group`` members per compiled call."""
     out = []
@@ -84,23 +105,15 @@ def basin_cma(loss_fn: Callable, optimizer: optax.GradientTransformation, variab
     k_init, k_loop, k_final = jax.random.split(key, 3)
     state = es.init(k_init, start, params)
     ask, tell = jax.jit(es.ask), jax.jit(es.tell)
-    members_of = lambda x: {**jax.tree_util.tree_map(
-        lambda a: jnp.broadcast_to(a, (pop,) + a.shape), variables),
-        name: x.reshape((pop,) + variables[name].shape)}
-    data_p = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pop,) + a.shape), data)
+    data_p = broadcast(data, pop)
     best_f, best_v, history = np.inf, variables, []
     for t in range(outer_steps):
         k_ask, k_tell, k_members = jax.random.split(jax.random.fold_in(k_loop, t), 3)
         x, state = ask(k_ask, state, params)
-        members = members_of(x)
-        if project is not None:
-            members = jax.vmap(project, in_axes=(0, None))(members, context)
-        keys = jax.random.split(k_members, pop)
-        if inner_steps:
-            members = _inner_loop(loss_fn, optimizer, project, members, data_p, context, keys,
-                                  inner_steps, pop if vectorize else 1)
-        fitness = _fitness_jit(loss_fn, members, data_p, context, keys, inner_steps)
-        fitness = jnp.where(jnp.isfinite(fitness), fitness, jnp.finfo(fitness.dtype).max)
+        members = {**broadcast(variables, pop), name: x.reshape((pop,) + variables[name].shape)}
+        members, fitness = evaluate_members(
+            loss_fn, loss_fn, optimizer, project, members, data_p, context,
+            jax.random.split(k_members, pop), inner_steps, pop if vectorize else 1)
         state, _ = tell(k_tell, x, fitness, state, params)
         i = int(jnp.argmin(fitness))
         if float(fitness[i]) < best_f:

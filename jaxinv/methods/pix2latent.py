@@ -198,7 +198,7 @@ def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key
     """
     from evosax.algorithms import CMA_ES
 
-    from jaxinv.engine.basincma import _fitness_jit, _inner_loop, default_population
+    from jaxinv.engine.basincma import broadcast, default_population, evaluate_members
 
     t0 = jnp.asarray(t0, jnp.float32)
     n_spatial = t0.size
@@ -218,20 +218,13 @@ def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key
         ts = t0 + step_scale * delta[:, :n_spatial]
         bs = (1.0 + step_scale * delta[:, n_spatial] if color else jnp.ones((pop,)))
         noise = (1.0 - step / outer_steps) * jax.random.normal(k_z, (pop,) + z_mean.shape)
-        members = {**jax.tree_util.tree_map(
-            lambda a: jnp.broadcast_to(a, (pop,) + a.shape), variables), "z": z_mean + noise}
-        if project is not None:
-            members = jax.vmap(project, in_axes=(0, None))(members, context)
-        data_p = {**jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pop,) + a.shape),
-                                           data), "t": ts}
+        members = {**broadcast(variables, pop), "z": z_mean + noise}
+        data_p = {**broadcast(data, pop), "t": ts}
         if color:
             data_p["brightness"] = bs
-        keys = jax.random.split(k_members, pop)
-        if inner_steps:
-            members = _inner_loop(loss_fn, optimizer, project, members, data_p, context, keys,
-                                  inner_steps, pop)
-        scores = _fitness_jit(score_fn, members, data_p, context, keys, inner_steps)
-        scores = jnp.where(jnp.isfinite(scores), scores, jnp.finfo(scores.dtype).max)
+        members, scores = evaluate_members(loss_fn, score_fn, optimizer, project, members, data_p,
+                                           context, jax.random.split(k_members, pop),
+                                           inner_steps, pop)
         state, _ = tell(k_tell, delta, scores, state, params)
         i = int(jnp.argmin(scores))
         if float(scores[i]) < best[0]:
