@@ -39,7 +39,7 @@ def test_per_variable_rates_and_frozen_variables():
     opt = engine.build_optimizer({"a": v["a"][0], "b": v["b"][0]},
                                  {"a": {"lr": 0.1, "schedule": "constant"}}, 50)
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    res = engine.optimize(_quadratic_loss, opt, v, data, {}, keys, 50)
+    res = engine.optimize(engine.Objective(_quadratic_loss, opt), v, data, {}, keys, 50)
     assert res.losses.shape == (3, 50) and res.aux["err"].shape == (3, 50)
     assert np.all(res.losses[:, -1] < 0.1 * res.losses[:, 0] + 2.0)
     np.testing.assert_allclose(res.variables["b"], 1.0)  # no learning rate: frozen
@@ -53,8 +53,9 @@ def test_chunked_run_equals_single_call():
     data = {"target": jnp.ones((2, 5))}
     opt = engine.build_optimizer({"a": 0, "b": 0}, {"a": {"lr": 0.05, "schedule": "ramp"}}, 30)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
-    whole = engine.optimize(_quadratic_loss, opt, v, data, {}, keys, 30)
-    chunked = engine.optimize(_quadratic_loss, opt, v, data, {}, keys, 30, chunk=7)
+    whole = engine.optimize(engine.Objective(_quadratic_loss, opt), v, data, {}, keys, 30)
+    chunked = engine.optimize(engine.Objective(_quadratic_loss, opt), v, data, {}, keys, 30,
+                              chunk=7)
     np.testing.assert_allclose(whole.losses, chunked.losses, rtol=1e-6)
     np.testing.assert_allclose(whole.variables["a"], chunked.variables["a"], rtol=1e-6)
 
@@ -69,7 +70,7 @@ def test_divergence_is_caught_and_named():
     v = {"a": jnp.zeros((3, 2))}
     data = {"bad": jnp.array([0.0, 1.0, 0.0])}
     opt = engine.build_optimizer({"a": 0}, {"a": {"lr": 0.1}}, 20)
-    res = engine.optimize(_blows_up, opt, v, data, {}, jax.random.split(jax.random.PRNGKey(0), 3),
+    res = engine.optimize(engine.Objective(_blows_up, opt), v, data, {}, jax.random.split(jax.random.PRNGKey(0), 3),
                           20, chunk=8)
     np.testing.assert_array_equal(res.diverged_at, [-1, 5, -1])
     assert np.all(np.isfinite(np.asarray(res.variables["a"])))
@@ -92,15 +93,15 @@ def test_noise_regularizer_and_normalization():
 
 def _recover(cfg, params, spec, lr, steps, targets_ws, context=None):
     images = sg.synthesis(cfg, params, targets_ws)
-    problem = baselines.build(cfg, spec, lr)
+    problem = baselines.build(cfg, spec, lr, steps)
     context = dict(context or {}, generator=params)
     keys = jax.random.split(jax.random.PRNGKey(5), images.shape[0])
     v0 = jax.vmap(lambda k: problem.init(k, context))(keys)
     opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
                                  problem.learning_rates, steps)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), LossWeights())
-    res = engine.optimize(loss, opt, v0, {"target": images, "op": {}}, context, keys, steps,
-                          project=problem.project)
+    res = engine.optimize(engine.Objective(loss, opt, problem.project), v0,
+                          {"target": images, "op": {}}, context, keys, steps)
     recon = jax.vmap(lambda v: problem.render(v, context, keys[0], steps)[0])(res.variables)
     return res, recon, images
 
@@ -110,7 +111,7 @@ def test_wplus_recovery_reaches_high_psnr(small_stylegan2):
     # targets from known w (truncation 0.7), inverted in W+ from w_avg
     z = jax.random.normal(jax.random.PRNGKey(11), (2, cfg.style_dim))
     ws = sg.broadcast_w(cfg, sg.truncate(sg.mapping(cfg, params, z), params["w_avg"], 0.7))
-    res, recon, images = _recover(cfg, params, baselines.Space("w+", steps=600),
+    res, recon, images = _recover(cfg, params, baselines.Space("w+"),
                                   {"latent": {"lr": 0.05, "schedule": "constant"}}, 600, ws)
     assert np.all(res.losses[:, -1] < 0.01 * res.losses[:, 0])
     assert float(jnp.min(metrics.psnr(recon, images))) > 33.0
@@ -122,7 +123,7 @@ def test_projector_baseline_optimises_normalised_noise(small_stylegan2):
     ws = sg.broadcast_w(cfg, sg.mapping(cfg, params, jax.random.normal(jax.random.PRNGKey(2),
                                                                        (1, cfg.style_dim))))
     spec = baselines.Space("w", optimize_noise=True, noise_regularize=1e5, normalize_noise=True,
-                           latent_noise=0.05, steps=100)
+                           latent_noise=0.05)
     lr = {"latent": {"lr": 0.1, "schedule": "ramp"}, "noise": {"lr": 0.1, "schedule": "ramp"}}
     _, w_std = sg.w_stats(cfg, params, jax.random.PRNGKey(0), 2000)
     res, recon, images = _recover(cfg, params, spec, lr, 100, ws, {"w_std": w_std})
@@ -137,7 +138,7 @@ def test_z_spaces_lower_the_loss(small_stylegan2, space):
     cfg, params = small_stylegan2
     ws = sg.broadcast_w(cfg, sg.mapping(cfg, params, jax.random.normal(jax.random.PRNGKey(4),
                                                                        (1, cfg.style_dim))))
-    spec = baselines.Space(space, optimize_noise=True, optimize_const=True, steps=60)
+    spec = baselines.Space(space, optimize_noise=True, optimize_const=True)
     lr = {"latent": {"lr": 0.05}, "noise": {"lr": 0.01}, "const": {"lr": 0.01}}
     res, _, _ = _recover(cfg, params, spec, lr, 60, ws)
     assert res.losses[0, -1] < 0.5 * res.losses[0, 0]
@@ -147,7 +148,7 @@ def test_z_spaces_lower_the_loss(small_stylegan2, space):
 def test_clamp_projection_holds_every_step(small_stylegan2):
     cfg, params = small_stylegan2
     ws = sg.broadcast_w(cfg, sg.mapping(cfg, params, 3.0 * jnp.ones((1, cfg.style_dim))))
-    spec = baselines.Space("z", clamp=0.5, steps=30)
+    spec = baselines.Space("z", clamp=0.5)
     res, _, _ = _recover(cfg, params, spec, {"latent": {"lr": 0.2}}, 30, ws)
     assert float(jnp.max(jnp.abs(res.variables["latent"]))) <= 0.5 + 1e-7
     assert float(jnp.max(jnp.abs(res.variables["latent"]))) > 0.49  # the target pulls outward

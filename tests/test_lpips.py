@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import nhwc, rel_err, shared_path
-from jaxinv.generators.stylegan2 import as_dtype
+from jaxinv.pytrees import cast
 from jaxinv.io.checkpoints import CheckpointError, save_params
 from jaxinv.losses import lpips
 
@@ -42,7 +42,7 @@ def test_float32_forward_parity(net, io):
 
 @pytest.mark.parametrize("net", lpips.NETS)
 def test_float64_parity_including_gradient(net, io, x64):
-    p = as_dtype(_params(net), jnp.float64)
+    p = cast(_params(net), jnp.float64)
     x0 = jnp.asarray(nhwc(io["x0"]), jnp.float64)
     x1 = jnp.asarray(nhwc(io["x1"]), jnp.float64)
     assert rel_err(lpips.distance(net, p, x0, x1), io[f"{net}_dist_f64"].reshape(-1)) <= 1e-6

@@ -26,7 +26,7 @@ def small_pggan():
 def test_identical_codes_with_uniform_alpha_render_the_single_code_image(small_pggan):
     cfg, params = small_pggan
     z = jax.random.normal(jax.random.PRNGKey(1), (1, cfg.z_dim))
-    problem = mganprior.build(cfg, layer=4, num_codes=5)
+    problem = mganprior.build(pggan.FAMILY, cfg, layer=4, num_codes=5)
     v = problem.init(jax.random.PRNGKey(2), {"generator": params})
     np.testing.assert_allclose(v["alpha"], 0.2)
     v = dict(v, z=jnp.repeat(z, 5, axis=0))
@@ -39,7 +39,7 @@ def test_composition_equals_a_loop_over_codes(small_pggan):
     z = jax.random.normal(jax.random.PRNGKey(3), (4, cfg.z_dim))
     alpha = jax.random.uniform(jax.random.PRNGKey(4), (4, cfg.layer_channels(2)))
     looped = sum(pggan.features(cfg, params, z[j:j + 1], 3) * alpha[j] for j in range(4)) / 4
-    np.testing.assert_allclose(mganprior.compose(cfg, params, z, alpha, 3), looped, rtol=1e-5,
+    np.testing.assert_allclose(mganprior.compose(pggan.FAMILY.split, cfg, params, z, alpha, 3), looped, rtol=1e-5,
                                atol=1e-6)
 
 
@@ -67,7 +67,7 @@ def test_inversion_lowers_the_loss_on_a_real_scene(small_pggan):
     cfg, params = small_pggan
     path = list_images(os.path.join(shared_path("data", "scenes"), "gan_inversion", "church"))[0]
     target = jnp.asarray(load_image(path, cfg.resolution))
-    problem = mganprior.build(cfg, layer=4, num_codes=8,
+    problem = mganprior.build(pggan.FAMILY, cfg, layer=4, num_codes=8,
                               learning_rates={"z": {"lr": 0.05}, "alpha": {"lr": 0.05}})
     context = {"generator": params,
                "perceptual": lpips.random_params("vgg", jax.random.PRNGKey(5))["backbone"]}
@@ -76,6 +76,7 @@ def test_inversion_lowers_the_loss_on_a_real_scene(small_pggan):
     opt = engine.build_optimizer({"z": 0, "alpha": 0}, problem.learning_rates, 150)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(),
                              LossWeights(mse=1.0, perceptual=1.0, perceptual_size=64))
-    res = engine.optimize(loss, opt, v0, {"target": target[None], "op": {}}, context, keys, 150)
+    res = engine.optimize(engine.Objective(loss, opt), v0, {"target": target[None], "op": {}},
+                          context, keys, 150)
     assert res.losses[0, -1] < 0.5 * res.losses[0, 0]
     assert res.aux["perceptual"][0, -1] < res.aux["perceptual"][0, 0]

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, nhwc, rel_err, shared_path
 from jaxinv.generators import pggan
-from jaxinv.generators.stylegan2 import as_dtype
+from jaxinv.pytrees import cast
 from jaxinv.io.checkpoints import CheckpointError, load_params
 
 torch = pytest.importorskip("torch", reason="the converter needs torch (pip install .[convert])")
@@ -46,7 +46,7 @@ def test_float32_forward_parity(fixture):
 
 def test_float64_parity_including_gradient(fixture, x64):
     cfg, params, io = fixture
-    p = as_dtype(params, jnp.float64)
+    p = cast(params, jnp.float64)
     z = jnp.asarray(io["z"], jnp.float64)
     r = jnp.asarray(nhwc(io["R"]), jnp.float64)
     assert rel_err(_nchw(pggan.generate(cfg, p, z)), io["img_f64"]) <= 1e-6

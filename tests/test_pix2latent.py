@@ -86,7 +86,7 @@ def test_vmapped_population_equals_a_loop_over_members(small):
                "embed": jnp.broadcast_to(v0["embed"], (pop, 16))}
     data = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (pop,) + a.shape), _data(target))
     keys = jax.random.split(jax.random.PRNGKey(2), pop)
-    run = functools.partial(run_chunk, loss_fn=loss_fn, optimizer=opt, project=problem.project,
+    run = functools.partial(run_chunk, objective=engine.Objective(loss_fn, opt, problem.project),
                             num_steps=6)
     together, losses, _ = run(init_state(opt, members), data, context, keys, jnp.int32(0))
     for i in range(pop):
@@ -116,9 +116,9 @@ def test_z_clamp_holds_throughout(small):
         jax.debug.callback(lambda z: seen.append(float(np.abs(z).max())), out["z"])
         return out
 
-    r = basincma.basin_cma(loss_fn, opt, v, "z", _data(target), context, jax.random.PRNGKey(0),
-                           outer_steps=2, inner_steps=4, final_steps=4, sigma=3.0,
-                           project=watched)
+    r = basincma.basin_cma(engine.Objective(loss_fn, opt, watched), v, "z", _data(target),
+                           context, jax.random.PRNGKey(0),
+                           basincma.BasinCMASettings(2, 4, 4, sigma=3.0))
     assert seen and max(seen) <= 2.0
     assert float(jnp.abs(r.result.variables["z"]).max()) <= 2.0
 
@@ -140,15 +140,14 @@ def test_basincma_beats_adam_at_equal_generator_evaluations(small):
         z_true = jnp.clip(1.5 * jax.random.normal(jax.random.PRNGKey(100 + seed), (16,)), -2, 2)
         target = biggan.generate(cfg, params, z_true[None], biggan.one_hot(cfg, [3]), 1.0)[0]
         data = _data(target)
-        r = basincma.basin_cma(loss_fn, opt, v0, "z", data, context, jax.random.PRNGKey(seed),
-                               outer_steps=4, inner_steps=10, final_steps=40,
-                               project=problem.project)
+        objective = engine.Objective(loss_fn, opt, problem.project)
+        r = basincma.basin_cma(objective, v0, "z", data, context, jax.random.PRNGKey(seed),
+                               basincma.BasinCMASettings(4, 10, 40))
         start = dict(v0, z=jnp.clip(jax.random.normal(jax.random.PRNGKey(50 + seed), (16,)),
                                     -2, 2))
-        adam = engine.optimize(loss_fn, opt, jax.tree_util.tree_map(lambda a: a[None], start),
+        adam = engine.optimize(objective, jax.tree_util.tree_map(lambda a: a[None], start),
                                jax.tree_util.tree_map(lambda a: a[None], data), context,
-                               jax.random.PRNGKey(seed)[None], r.evaluations,
-                               project=problem.project)
+                               jax.random.PRNGKey(seed)[None], r.evaluations)
         wins.append(r.result.losses[0, -1] < adam.losses[0, -1])
     assert r.evaluations == 4 * basincma.default_population(16) * 11 + 40
     assert all(wins), wins
@@ -163,9 +162,9 @@ def test_fine_tuning_lowers_the_loss_and_keeps_batch_norm(small):
     v = dict(problem.init(None, context), z=jnp.ones(16))
     data = _data(target)
     before = float(loss_fn(v, data, context, jax.random.PRNGKey(0), 0)[0])
-    tuned, curve = pix2latent.fine_tune(loss_fn, v, data, context, jax.random.PRNGKey(0),
-                                        threshold=0.7 * before, max_steps=200, lr=5e-3,
-                                        chunk=20)
+    tuned, curve = pix2latent.fine_tune(
+        engine.Objective(loss_fn, None), v, data, context,
+        jax.random.PRNGKey(0), pix2latent.FineTune(0.7 * before, 200, lr=5e-3, chunk=20))
     assert curve[-1] < 0.7 * before and len(curve) < 200  # stopped at the threshold
     bn = tuned["generator"]["blocks"][0]["bn_0"]
     np.testing.assert_array_equal(bn["scale"], params["blocks"][0]["bn_0"]["scale"])
@@ -192,9 +191,9 @@ def test_runner_transform_search_fine_tuning_and_edits(tmp_path):
     c.method.update(dict(outer_steps=2, inner_steps=2, population=4, transform_search=True,
                          transform_steps=2, transform_params=4, transform="mask_box",
                          color_transform=True,
-                         mask=str(tmp_path / "mask.png"), finetune_steps=4, class_index=5))
+                         mask=str(tmp_path / "mask.png"), finetune_steps=4, class_index=5,
+                         edit_classes=(1, 2, 3)))
     c.report.edit_direction, c.report.edit_alphas = str(tmp_path / "d.npy"), (-1.0, 1.0)
-    c.report.edit_classes = (1, 2, 3)
     (record,) = invert.run(c)
     assert record["status"] == "ok"
     folder = tmp_path / "run" / "images" / "target_000"

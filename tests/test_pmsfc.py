@@ -11,6 +11,7 @@ import pytest
 
 from conftest import shared_path
 from jaxinv import engine, ops
+from jaxinv.generators import Generator, pggan
 from jaxinv.io.images import list_images, load_image
 from jaxinv.methods import mganprior, pmsfc
 from jaxinv.methods.problem import LossWeights, reconstruction_loss
@@ -32,7 +33,7 @@ def discovery(fixture_pggan):
     cfg, params = fixture_pggan
     # batch 1 instead of the preset's 4 keeps this at seconds on a CPU
     preset = dataclasses.replace(pmsfc.PRESETS["paper"], batch=1)
-    return pmsfc.discover(cfg, params, 3, preset, jax.random.PRNGKey(0), steps=100, chunk=100)
+    return pmsfc.discover(Generator(pggan.FAMILY, cfg, params), 3, preset, jax.random.PRNGKey(0), steps=100, chunk=100)
 
 
 def test_diagonal_stays_exactly_zero_and_the_loss_falls(discovery, fixture_pggan):
@@ -50,7 +51,7 @@ def test_diagonal_stays_exactly_zero_and_the_loss_falls(discovery, fixture_pggan
 def test_diagonal_is_zero_for_the_official_preset_too(fixture_pggan):
     cfg, params = fixture_pggan
     preset = dataclasses.replace(pmsfc.PRESETS["official"], batch=1)
-    s, curves = pmsfc.discover(cfg, params, 2, preset, jax.random.PRNGKey(1), steps=20)
+    s, curves = pmsfc.discover(Generator(pggan.FAMILY, cfg, params), 2, preset, jax.random.PRNGKey(1), steps=20)
     assert np.all(np.diag(s) == 0.0)
     assert np.abs(s - 1e-4 * (1 - np.eye(len(s)))).max() > 1e-3  # trained from the code's init
 
@@ -95,15 +96,15 @@ def test_r1_with_uniform_weights_equals_mganprior_composition(fixture_pggan):
     cfg, params = fixture_pggan
     layer, k = 4, 6
     channels = cfg.layer_channels(layer - 1)
-    problem = pmsfc.build(cfg, layer, num_subspaces=1, codes_per_subspace=k)
+    problem = pmsfc.build(pggan.FAMILY, cfg, layer, num_subspaces=1, codes_per_subspace=k)
     context = {"generator": params, "subspaces": jnp.ones((1, channels))}
     v = problem.init(jax.random.PRNGKey(0), context)
     v = dict(v, w=jnp.full_like(v["w"], 0.3))
     spec = problem.latents.args[0]
     composed = pmsfc.compose(spec, v, context)
-    reference = mganprior.compose(cfg, params, v["z"][0], jnp.ones((k, channels)), layer)
+    reference = mganprior.compose(pggan.FAMILY.split, cfg, params, v["z"][0], jnp.ones((k, channels)), layer)
     np.testing.assert_allclose(composed, reference, rtol=1e-5, atol=1e-6)
-    m_problem = mganprior.build(cfg, layer, k)
+    m_problem = mganprior.build(pggan.FAMILY, cfg, layer, k)
     m_image = m_problem.render({"z": v["z"][0], "alpha": jnp.full((k, channels), 1.0 / k)},
                                context, None, 0)
     np.testing.assert_allclose(problem.render(v, context, None, 0), m_image, rtol=1e-4,
@@ -116,7 +117,7 @@ def test_subspaces_compose_separately(fixture_pggan):
     channels = cfg.layer_channels(layer - 1)
     labels = np.arange(channels) % 2
     context = {"generator": params, "subspaces": jnp.asarray(pmsfc.masks_from_labels(labels, 2))}
-    problem = pmsfc.build(cfg, layer, num_subspaces=2, codes_per_subspace=3)
+    problem = pmsfc.build(pggan.FAMILY, cfg, layer, num_subspaces=2, codes_per_subspace=3)
     v = problem.init(jax.random.PRNGKey(1), context)
     spec = problem.latents.args[0]
     f = pmsfc.compose(spec, v, context)
@@ -140,7 +141,7 @@ def test_inversion_lowers_the_loss_on_a_real_scene(fixture_pggan, discovery, pre
     path = list_images(os.path.join(shared_path("data", "scenes"), "gan_inversion", "bedroom"))[0]
     target = jnp.asarray(load_image(path, cfg.resolution))
     names = ("z", "w") if preset == "paper" else ("z", "base")
-    problem = pmsfc.build(cfg, 3, num_subspaces=3, codes_per_subspace=2, preset=preset,
+    problem = pmsfc.build(pggan.FAMILY, cfg, 3, num_subspaces=3, codes_per_subspace=2, preset=preset,
                           learning_rates={n: {"lr": 0.05} for n in names})
     context = {"generator": params, "subspaces": jnp.asarray(pmsfc.masks_from_labels(labels, 3))}
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
@@ -148,6 +149,7 @@ def test_inversion_lowers_the_loss_on_a_real_scene(fixture_pggan, discovery, pre
     opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
                                  problem.learning_rates, 120)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), LossWeights(mse=1.0))
-    res = engine.optimize(loss, opt, v0, {"target": target[None], "op": {}}, context, keys, 120)
+    res = engine.optimize(engine.Objective(loss, opt), v0, {"target": target[None], "op": {}},
+                          context, keys, 120)
     assert res.diverged_at[0] == -1
     assert res.losses[0, -1] < 0.75 * res.losses[0, 0]

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, convert_fixture_lpips, shared_path
 from jaxinv.experiments import invert
-from jaxinv.experiments.config_base import base_config
+from jaxinv.experiments.config_base import base_config, method_config
 from jaxinv.io.images import save_image
 
 TINY = ["--config.builtin.size=16", "--config.builtin.channels=16",
@@ -220,8 +220,8 @@ def test_every_config_runs(name, tmp_path, vgg_lpips_dir, request):
         # smaller perceptual resize than the paper settings so that each takes seconds.
         c.checkpoint = request.getfixturevalue("pggan_dir")
         c.perceptual.size = 64
-        c.method.num_codes, c.method.num_subspaces, c.method.codes_per_subspace = 4, 2, 2
-        c.method.discovery_steps = 10
+        small = dict(num_codes=4, num_subspaces=2, codes_per_subspace=2, discovery_steps=10)
+        c.method.update({k: v for k, v in small.items() if k in c.method})
     else:
         c.builtin.size, c.builtin.channels, c.builtin.style_dim, c.builtin.n_mlp = 16, 16, 32, 2
     (record,) = invert.run(c)
@@ -230,7 +230,7 @@ def test_every_config_runs(name, tmp_path, vgg_lpips_dir, request):
         (tmp_path / "images" / "target_000" / "record.json").read_text())["loss_curve"][0]
     if c.degradation.name == "grayscale":
         assert 0.0 < record["auc"] <= 1.0
-    if c.method.name == "pix2latent":
+    if c.builtin.family == "biggan":
         assert (tmp_path / "images" / "target_000" / "composite.png").exists()
 
 
@@ -258,10 +258,9 @@ def test_pmsfc_discovers_once_and_reuses_the_subspaces(tmp_path, pggan_dir):
 
 
 def test_builtin_pggan_recovery_and_family_checks(tmp_path):
-    c = _tiny_config(tmp_path / "run", **{"builtin.family": "pggan", "method.name": "mganprior",
-                                          "method.layer": 2, "method.num_codes": 3,
-                                          "lr.latent.lr": 0.05, "lr.weights.lr": 0.05,
-                                          "steps": 60})
+    c = _tiny_config(tmp_path / "run", **{"builtin.family": "pggan", "lr.latent.lr": 0.05,
+                                          "lr.weights.lr": 0.05, "steps": 60})
+    c.method = method_config("mganprior", layer=2, num_codes=3)
     records = invert.run(c)
     assert all(r["status"] == "ok" and "latent_error" not in r for r in records)
     curve = json.loads((tmp_path / "run" / "images" / "target_000" / "record.json").read_text())

@@ -62,8 +62,8 @@ def _solve(cfg, params, problem, target, steps, weights=LossWeights(mse=1.0)):
     opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
                                  problem.learning_rates, steps)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), weights)
-    res = engine.optimize(loss, opt, v0, {"target": target[None], "op": {}}, context, keys,
-                          steps)
+    res = engine.optimize(engine.Objective(loss, opt), v0, {"target": target[None], "op": {}},
+                          context, keys, steps)
     return res, context
 
 
@@ -146,8 +146,8 @@ def test_runner_denoising_compressed_and_shift(tmp_path):
 
 
 def test_runner_attribute_mode(tmp_path):
-    c = _tiny_sphinx(tmp_path, **{"attribute.transform": "rotate",
-                                  "attribute.factors": (0.0, 15.0, 30.0),
+    c = _tiny_sphinx(tmp_path, **{"method.attribute": "rotate",
+                                  "method.factors": (0.0, 15.0, 30.0),
                                   "report.robustness": False})
     (r1, r2) = invert.run(c)
     for r in (r1, r2):

@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT, nhwc, rel_err, shared_path
 from jaxinv.generators import stylegan2 as sg
 from jaxinv.io.checkpoints import CheckpointError, load_params
+from jaxinv.pytrees import cast
 
 torch = pytest.importorskip("torch", reason="the converter needs torch (pip install .[convert])")
 from converters.stylegan2_rosinality import load_rosinality  # noqa: E402
@@ -26,7 +27,7 @@ def fixture():
 
 
 def _run_all(cfg, params, io, dtype):
-    p = sg.as_dtype(params, dtype)
+    p = cast(params, dtype)
     noise = [jnp.asarray(nhwc(io[f"noise_{i}"]), dtype) for i in range(cfg.num_layers)]
     z, z2 = jnp.asarray(io["z"], dtype), jnp.asarray(io["z2"], dtype)
     wplus = jnp.asarray(io["wplus"], dtype)

@@ -2,12 +2,15 @@
 
 ``schedules`` builds learning-rate schedules, ``optimizers`` per-variable optax optimisers,
 ``regularizers`` the common latent/noise penalties and projections, ``loop`` the jit-compiled,
-``lax.scan``-ned, ``vmap``-ped per-image optimisation with its non-finite guard.
+``lax.scan``-ned, ``vmap``-ped per-image optimisation with its non-finite guard (the chunked
+driver, with an optional stopping rule), ``cma`` the CMA-ES driver over evosax with its state
+kept on the device, and ``basincma`` BasinCMA on top of both.
 """
 
-from jaxinv.engine.loop import DivergenceError, EngineState, Result, check_finite, optimize
+from jaxinv.engine.loop import (DivergenceError, EngineState, Objective, Result, check_finite,
+                                optimize)
 from jaxinv.engine.optimizers import build_optimizer
 from jaxinv.engine.schedules import make_schedule
 
-__all__ = ["DivergenceError", "EngineState", "Result", "check_finite", "optimize",
+__all__ = ["DivergenceError", "EngineState", "Objective", "Result", "check_finite", "optimize",
            "build_optimizer", "make_schedule"]

@@ -1,12 +1,15 @@
 """Per-image gradient optimisation over an arbitrary pytree of variables.
 
-One image's problem is ``loss_fn(variables, data, context, key, step) -> (loss, aux)``: the
+One image's problem is an :class:`Objective`: ``loss_fn(variables, data, context, key, step) ->
+(loss, aux)``, the optax ``optimizer`` and an optional ``project`` applied after every step. The
 variables are optimised, ``data`` holds that image's arrays (target, mask, operator params),
 ``context`` what the batch shares (generator and LPIPS params: passed to ``jit`` as arguments,
 never closed over, so XLA does not constant-fold them), ``key`` a fresh key for this step and
 image, ``aux`` a dict of scalars recorded every step. The step loop is a ``lax.scan``; the batch
 is a ``vmap`` over variables, data and keys. Steps run in chunks so a caller can show progress
-and checkpoint between chunks; a chunk is one compiled call.
+and checkpoint between chunks (or stop early, :func:`optimize`'s ``stop`` rule); a chunk is one
+compiled call, and the batch's state buffers are donated to it, so a chunk updates them in place
+where the backend supports donation.
 
 Non-finite guard: a step whose loss or gradient is not finite is not applied; the image's
 variables stay at their last finite values, its ``diverged_at`` records that step and no later
@@ -16,6 +19,7 @@ and step, so NaN images are never written.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -23,6 +27,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What is optimised for one image, and how. Hashable, so it is a static argument of
+    ``jit``: build it once per run so that every batch reuses one compiled step.
+
+    loss_fn: ``(variables, data, context, key, step) -> (scalar, {name: scalar})``.
+    optimizer: an optax transformation for one image's variables.
+    project: optional ``(variables, context) -> variables`` applied after every step.
+    """
+
+    loss_fn: Callable
+    optimizer: optax.GradientTransformation
+    project: Callable | None = None
 
 
 class EngineState(NamedTuple):
@@ -55,14 +74,17 @@ def _all_finite(tree) -> jax.Array:
 
 
 def init_state(optimizer: optax.GradientTransformation, variables) -> EngineState:
-    """Optimiser state for batched ``variables``."""
+    """Optimiser state for batched ``variables`` (copied: the state is donated to
+    :func:`run_chunk`, the caller's arrays are not)."""
+    variables = jax.tree_util.tree_map(jnp.array, variables)
     batch = jax.tree_util.tree_leaves(variables)[0].shape[0]
     return EngineState(variables, jax.vmap(optimizer.init)(variables),
                        jnp.full((batch,), -1, jnp.int32))
 
 
-def _one_image_steps(loss_fn, optimizer, project, variables, opt_state, diverged_at, data,
-                     context, key, start, num_steps):
+def _one_image_steps(objective, variables, opt_state, diverged_at, data, context, key, start,
+                     num_steps):
+    loss_fn, optimizer, project = objective.loss_fn, objective.optimizer, objective.project
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
     def step(carry, i):
@@ -85,14 +107,15 @@ def _one_image_steps(loss_fn, optimizer, project, variables, opt_state, diverged
     return variables, opt_state, diverged_at, losses, aux
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "project", "num_steps"))
-def run_chunk(state: EngineState, data, context, keys, start, *, loss_fn, optimizer, project,
+@functools.partial(jax.jit, static_argnames=("objective", "num_steps"), donate_argnums=(0,))
+def run_chunk(state: EngineState, data, context, keys, start, *, objective: Objective,
               num_steps: int):
-    """Runs ``num_steps`` steps from step ``start`` for the whole batch.
+    """Runs ``num_steps`` steps from step ``start`` for the whole batch. ``state`` is donated:
+    use the returned one.
 
     Returns ``(state, losses [B, num_steps], aux {name: [B, num_steps]})``.
     """
-    one = functools.partial(_one_image_steps, loss_fn, optimizer, project)
+    one = functools.partial(_one_image_steps, objective)
     variables, opt_state, diverged_at, losses, aux = jax.vmap(
         one, in_axes=(0, 0, 0, 0, None, 0, None, None))(
         state.variables, state.opt_state, state.diverged_at, data, context, keys, start,
@@ -100,38 +123,41 @@ def run_chunk(state: EngineState, data, context, keys, start, *, loss_fn, optimi
     return EngineState(variables, opt_state, diverged_at), losses, aux
 
 
-def optimize(loss_fn: Callable, optimizer: optax.GradientTransformation, variables, data, context,
-             keys, steps: int, project: Callable | None = None, chunk: int | None = None,
-             callback: Callable[[int, np.ndarray], None] | None = None) -> Result:
-    """Optimises a batch of images.
+def optimize(objective: Objective, variables, data, context, keys, steps: int, *,
+             chunk: int | None = None,
+             callback: Callable[[int, np.ndarray], None] | None = None,
+             stop: Callable[[np.ndarray, dict], bool] | None = None) -> Result:
+    """Optimises a batch of images: the chunked driver every search builds on.
 
     Args:
-      loss_fn: ``(variables, data, context, key, step) -> (scalar, {name: scalar})`` for one
-        image; must be hashable (a module-level function or a ``functools.partial`` of one).
-      optimizer: an optax transformation for one image's variables.
+      objective: one image's loss, optimiser and projection; its ``loss_fn`` must be hashable (a
+        module-level function or a ``functools.partial`` of one).
       variables, data: pytrees with a leading batch axis B.
       context: pytree shared by the batch (broadcast, not vmapped).
       keys: one PRNG key per image [B, ...]; step t of image b uses ``fold_in(keys[b], t)``.
-      steps: total number of steps; ``chunk`` steps run per compiled call (default all).
-      project: optional ``(variables, context) -> variables`` applied after every step.
+      steps: the most steps to run; ``chunk`` steps run per compiled call (default all).
       callback: called after each chunk with ``(steps_done, last_losses [B])``.
+      stop: the stopping rule, called after each chunk with that chunk's ``(losses [B, n],
+        aux {name: [B, n]})``; True ends the optimisation there (the result then has fewer
+        than ``steps`` steps).
     """
     batch = jax.tree_util.tree_leaves(variables)[0].shape[0]
     if len(keys) != batch:
         raise ValueError(f"{len(keys)} keys for a batch of {batch} images")
-    state = init_state(optimizer, variables)
+    state = init_state(objective.optimizer, variables)
     chunk = steps if not chunk else min(chunk, steps)
     losses, aux, done = [], [], 0
     while done < steps:
         n = min(chunk, steps - done)
         state, chunk_losses, chunk_aux = run_chunk(
-            state, data, context, keys, jnp.int32(done), loss_fn=loss_fn, optimizer=optimizer,
-            project=project, num_steps=n)
+            state, data, context, keys, jnp.int32(done), objective=objective, num_steps=n)
         losses.append(np.asarray(chunk_losses))
         aux.append(jax.tree_util.tree_map(np.asarray, chunk_aux))
         done += n
         if callback is not None:
             callback(done, losses[-1][:, -1])
+        if stop is not None and stop(losses[-1], aux[-1]):
+            break
     aux = {k: np.concatenate([a[k] for a in aux], axis=1) for k in aux[0]} if aux else {}
     return Result(state.variables, np.concatenate(losses, axis=1) if losses else
                   np.zeros((batch, 0)), aux, np.asarray(state.diverged_at))

@@ -4,51 +4,38 @@ Keys:
   name: run name shown in the report.
   checkpoint: converted generator directory (``converters/``; its family is read from it);
     '' = the built-in random generator.
-  builtin: family ('stylegan2' or 'pggan'), size, style_dim (the latent size), n_mlp, channels
-    and seed of the built-in generator.
+  builtin: family (a name from ``jaxinv.generators.names()``), size, style_dim (the latent
+    size), n_mlp, channels and seed of the built-in generator.
   input: image file, folder or glob; '' = recovery targets generated from known latents
     (``num_targets`` of them, truncation ``target_truncation``).
-  output_dir, seed, steps, batch_size, chunk (steps per compiled call), progress.
-  method: name ('stylegan2', 'sphinx' for StyleGAN2; 'mganprior', 'pmsfc' for PGGAN) and
-    its settings (see ``jaxinv.methods``).
-  lr: per-variable learning rates {latent, noise, const, weights}: lr, schedule, rampup,
-    rampdown. ``weights`` are mGANprior's alpha and PmSFC's tanh weights (official: base code).
-  optimizer: 'adam', 'sgd' or 'adamw'.
+  output_dir, seed, steps (gradient steps per image; a method with a search says what they
+    cover), batch_size, chunk (steps per compiled call), progress.
+  method: ``name`` (a name from ``jaxinv.methods.names()``) and that method's own settings, and
+    only those: each method documents its keys in its ``Settings`` class (``jaxinv.methods.<m>``;
+    the baselines' are ``jaxinv.methods.baselines.Space``). A key the method does not have is an
+    error that names it. :func:`method_config` makes the block with the method's defaults.
+  lr: per-role learning rates {latent, noise, const, weights}: lr, schedule, rampup, rampdown.
+    Each method maps roles to its variables (its docstring says how; e.g. ``weights`` are
+    mGANprior's alpha, PmSFC's tanh weights or base code, pix2latent's class embedding).
+  optimizer: 'adam', 'sgd', 'adamw' or 'lbfgs'.
   loss: mse, l1, lpips weights; lpips_size (images are area-downsampled to it for LPIPS);
     perceptual: weight of mGANprior's VGG16 relu3_3 L1 loss.
   perceptual: path (a converted LPIPS-VGG directory whose backbone is used; '' = lpips.path
     when that is VGG), size (images are resized to it, nearest, as genforce).
   lpips: path (converted by ``converters/lpips_torch.py``; also enables the LPIPS metric), net.
   degradation: name (identity, grayscale, downsample, inpaint, compressed_sensing), factor,
-    mode (area/bicubic), mask (file/folder/glob; '' = a centre hole), fraction (compressed
-    sensing), noise_std (additive Gaussian measurement noise), clip_noisy (clip the noisy
-    measurement to [-1, 1], as SPHInX), measured_input (downsample only: the input files are the
-    low-resolution measurements, loaded at size / factor; metrics are then computed against
-    them).
+    mode (area/bicubic/bilinear), mask (file/folder/glob; '' = a centre hole), fraction
+    (compressed sensing), noise_std (additive Gaussian measurement noise), clip_noisy (clip the
+    noisy measurement to [-1, 1], as SPHInX), measured_input (downsample only: the input files
+    are the low-resolution measurements, loaded at size / factor; metrics are then computed
+    against them).
   target_transform: rotate (degrees, counter-clockwise), scale, translate_px (pixels of a
     reference_size image, to the right): a reproducible out-of-distribution shift of every target.
-  attribute: transform ('' off; 'rotate', 'scale' or 'translate') and factors: each target becomes
-    its K transformed variants (SPHInX attribute discovery).
-  report: robustness (LPIPS/PSNR under fresh samples and latent noise at snrs), robustness_samples,
-    snrs, interpolate (frames between consecutive images; 0 = off), edit_direction (.npy file,
-    [N_l, D] or [1, D]; pix2latent: [z_dim]) and edit_alphas, exchange (PmSFC's subspace
-    feature exchange between consecutive images), edit_classes (pix2latent: re-render the
-    projection with these classes).
-  method (sphinx): preset ('official'/'paper'), margin_weight (attribute discovery).
-  method (mganprior): layer (composing layer k), num_codes.
-  method (pmsfc): preset ('paper'/'official'), layer, num_subspaces (R), codes_per_subspace (K),
-    subspaces (discovery folder; '' = <output_dir>/subspaces; discovered there if absent),
-    discovery_steps, lam, mu (-1 = the preset's) and sparsity ('l1', 'l2'; '' = the
-    preset's) of the self-expressive training.
-  method (pix2latent): preset ('paper'/'official'), class_index (the starting class),
-    truncation (BigGAN's static truncation), mask (object mask file/folder/glob: the loss
-    weight; '' = uniform), transform ('none' or 'mask_box': t0 from the mask's box), search
-    ('basincma', 'adam', 'lbfgs', 'cma', 'cma_adam'), outer_steps, inner_steps, population
-    (0 = pycma's default), sigma; ``steps`` are the gradient steps after the search.
-    transform_search: stage 1, CMA over the transform (transform_steps outer steps,
-    transform_params 3 = (s, tx, ty) or 4 = (sx, sy, tx, ty); color_transform: the brightness
-    factor too) before z is searched with it fixed. finetune_steps (0 = off),
-    finetune_threshold, finetune_weight, finetune_lr: fine-tuning the generator afterwards.
+  report: robustness (LPIPS/PSNR under fresh samples and latent noise at snrs; methods with a
+    W+ sampler), robustness_samples, snrs, interpolate (frames between consecutive images; 0 =
+    off), edit_direction (.npy file, [N_l, D] or [1, D]; pix2latent: [z_dim]) and edit_alphas,
+    exchange (the method's part-by-part exchange between consecutive images, e.g. PmSFC's
+    subspace feature exchange).
 """
 
 from ml_collections import ConfigDict
@@ -56,6 +43,18 @@ from ml_collections import ConfigDict
 
 def lr_spec(lr, schedule="constant", rampup=0.05, rampdown=0.25):
     return ConfigDict(dict(lr=lr, schedule=schedule, rampup=rampup, rampdown=rampdown))
+
+
+def method_config(name: str, **settings) -> ConfigDict:
+    """``config.method`` for method ``name``: its name and every one of its settings, at their
+    defaults unless given here."""
+    import dataclasses
+
+    from jaxinv import methods
+
+    spec = methods.get(name)
+    values = dataclasses.asdict(methods.make_settings(spec, settings))
+    return ConfigDict(dict(name=name, **values))
 
 
 def base_config() -> ConfigDict:
@@ -73,16 +72,7 @@ def base_config() -> ConfigDict:
     c.batch_size = 4
     c.chunk = 50
     c.progress = True
-    c.method = ConfigDict(dict(
-        name="stylegan2", space="w+", optimize_noise=False, optimize_const=False,
-        noise_regularize=0.0, normalize_noise=False, latent_noise=0.0, latent_noise_ramp=0.75,
-        truncation_weight=0.0, clamp=0.0, preset="official", margin_weight=0.5, layer=6,
-        num_codes=30, num_subspaces=6, codes_per_subspace=5, subspaces="", discovery_steps=-1,
-        lam=-1.0, mu=-1.0, sparsity="", class_index=0, truncation=1.0, mask="",
-        transform="none", search="basincma", outer_steps=30, inner_steps=30, population=0,
-        sigma=1.0, transform_search=False, transform_steps=30, transform_params=3,
-        color_transform=False,
-        finetune_steps=0, finetune_threshold=0.0, finetune_weight=1e3, finetune_lr=1e-4))
+    c.method = method_config("stylegan2")
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),
                            weights=lr_spec(0.0)))
     c.optimizer = "adam"
@@ -95,10 +85,9 @@ def base_config() -> ConfigDict:
                                     measured_input=False))
     c.target_transform = ConfigDict(dict(rotate=0.0, scale=1.0, translate_px=0.0,
                                          reference_size=1024))
-    c.attribute = ConfigDict(dict(transform="", factors=(0.0, 2.0)))
     c.report = ConfigDict(dict(robustness=False, robustness_samples=8, snrs=(30.0, 20.0, 10.0),
                                interpolate=0, edit_direction="", edit_alphas=(-3.0, 3.0),
-                               exchange=False, edit_classes=()))
+                               exchange=False))
     return c
 
 
@@ -110,10 +99,8 @@ def baseline_config(name: str, space: str, steps: int, latent_lr: float, schedul
     c.name = name
     c.output_dir = "runs/" + name
     c.steps = steps
-    c.method.space = space
-    c.method.optimize_noise = noise_lr > 0
-    c.method.optimize_const = const_lr > 0
-    c.method.update(method)
+    c.method = method_config("stylegan2", space=space, optimize_noise=noise_lr > 0,
+                             optimize_const=const_lr > 0, **method)
     c.lr.latent = lr_spec(latent_lr, schedule)
     c.lr.noise = lr_spec(noise_lr, schedule)
     c.lr.const = lr_spec(const_lr, schedule)
@@ -132,8 +119,7 @@ def sphinx_config(preset: str = "official", name: str = "sphinx") -> ConfigDict:
     c = base_config()
     c.name = f"{name} ({preset})"
     c.output_dir = f"runs/{name}_{preset}"
-    c.method.name = "sphinx"
-    c.method.preset = preset
+    c.method = method_config("sphinx", preset=preset)
     c.steps = PRESETS[preset].steps
     c.loss.mse = 1.0
     c.loss.lpips = 1.5
@@ -153,7 +139,7 @@ MGANPRIOR_TASKS = {
 }
 
 
-def pggan_config(method: str, task: str, name: str) -> ConfigDict:
+def pggan_config(method: str, task: str, name: str, **settings) -> ConfigDict:
     """A PGGAN run for ``task`` (a key of ``MGANPRIOR_TASKS``): genforce's degradation and
     loss (MSE + VGG16 relu3_3 L1 perceptual at 256 px, weights 1 and 1); built-in 64 px random
     PGGAN unless ``checkpoint`` is set."""
@@ -164,8 +150,7 @@ def pggan_config(method: str, task: str, name: str) -> ConfigDict:
     c.name = name
     c.output_dir = "runs/" + name
     c.builtin.family = "pggan"
-    c.method.name = method
-    c.method.layer = t["layer"]
+    c.method = method_config(method, **{"layer": t["layer"], **settings})
     c.degradation.update(t["degradation"])
     c.loss.mse = 1.0
     c.loss.perceptual = 1.0
@@ -176,8 +161,8 @@ def pggan_config(method: str, task: str, name: str) -> ConfigDict:
 def mganprior_config(task: str) -> ConfigDict:
     """mGANprior as genforce runs it: plain gradient descent (SGD, lr 1) on z and alpha,
     3000 steps, the task's layer and number of codes."""
-    c = pggan_config("mganprior", task, f"mganprior_{task}")
-    c.method.num_codes = MGANPRIOR_TASKS[task]["num_codes"]
+    c = pggan_config("mganprior", task, f"mganprior_{task}",
+                     num_codes=MGANPRIOR_TASKS[task]["num_codes"])
     c.steps = 3000
     c.optimizer = "sgd"
     c.lr.latent = lr_spec(1.0)
@@ -193,10 +178,8 @@ def pmsfc_config(task: str, preset: str = "paper") -> ConfigDict:
     from jaxinv.methods.pmsfc import get_preset
 
     p = get_preset(preset)
-    c = pggan_config("pmsfc", task, f"pmsfc_{task}_{preset}")
-    c.method.preset = preset
-    c.method.num_subspaces = 6
-    c.method.codes_per_subspace = 5
+    c = pggan_config("pmsfc", task, f"pmsfc_{task}_{preset}", preset=preset, num_subspaces=6,
+                     codes_per_subspace=5)
     c.steps = p.steps
     c.lr.latent = lr_spec(p.lr)
     c.lr.weights = lr_spec(p.lr)
@@ -221,10 +204,8 @@ def pix2latent_config(search: str = "basincma", preset: str = "paper") -> Config
     c.output_dir = "runs/" + c.name
     c.builtin.family = "biggan"
     c.builtin.size = 32
-    c.method.name = "pix2latent"
-    c.method.preset = preset
-    c.method.search = search
-    c.method.outer_steps, c.method.inner_steps = p.outer_steps, p.inner_steps
+    c.method = method_config("pix2latent", preset=preset, search=search,
+                             outer_steps=p.outer_steps, inner_steps=p.inner_steps)
     gradient_only = search in ("adam", "lbfgs")
     c.steps = (p.outer_steps * p.inner_steps + p.final_steps) if gradient_only else p.final_steps
     if search == "lbfgs":

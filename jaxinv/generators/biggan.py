@@ -267,3 +267,40 @@ def init_params(cfg: BigGANConfig, key):
 def param_shapes(cfg: BigGANConfig):
     """The params pytree of ``cfg`` as ``jax.ShapeDtypeStruct`` leaves."""
     return jax.eval_shape(lambda k: init_params(cfg, k), jax.random.PRNGKey(0))
+
+
+def _builtin_config(spec) -> BigGANConfig:
+    # ``channels`` is the widest layer, 16 * channel_width; at least 3 channels reach RGB
+    return BigGANConfig.small(spec.size, max(4, spec.channels // 16), spec.latent_dim)
+
+
+def _random_images(cfg: BigGANConfig, params, key, n: int):
+    classes = jax.random.randint(key, (n,), 0, cfg.num_classes)
+    return generate(cfg, params, jax.random.normal(key, (n, cfg.z_dim)), one_hot(cfg, classes),
+                    1.0)
+
+
+def _recovery_targets(cfg: BigGANConfig, params, key, n: int, options: dict):
+    """Images of class ``options['class_index']`` (default 0) from known truncated-normal z at
+    ``options['truncation']``; truths ``{'z': [z_dim]}``."""
+    import numpy as np
+
+    t = options.get("truncation", 1.0)
+    z = truncated_noise(key, (n, cfg.z_dim), t)
+    classes = one_hot(cfg, [options.get("class_index", 0)] * n)
+    return (np.asarray(generate(cfg, params, z, classes, t)),
+            [{"z": np.asarray(z_i)} for z_i in z])
+
+
+def _family():
+    from jaxinv.generators.base import Family
+
+    # BigGAN ends in tanh: the built-in model's images are in range without rescaling
+    return Family(
+        name="biggan", config_class=BigGANConfig, converter="converters/biggan_hf.py",
+        init_params=init_params, param_shapes=param_shapes, size=lambda cfg: cfg.output_dim,
+        latent_dim=lambda cfg: cfg.z_dim, builtin_config=_builtin_config,
+        random_images=_random_images, recovery_targets=_recovery_targets)
+
+
+FAMILY = _family()

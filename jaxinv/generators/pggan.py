@@ -142,3 +142,37 @@ def init_params(cfg: PGGANConfig, key):
 def param_shapes(cfg: PGGANConfig):
     """The params pytree of ``cfg`` as ``jax.ShapeDtypeStruct`` leaves."""
     return jax.eval_shape(lambda k: init_params(cfg, k), jax.random.PRNGKey(0))
+
+
+def _builtin_config(spec) -> PGGANConfig:
+    log = int(math.log2(spec.size))
+    return PGGANConfig(spec.size, spec.latent_dim, (spec.channels,) * (log - 1))
+
+
+def _random_images(cfg: PGGANConfig, params, key, n: int):
+    return generate(cfg, params, jax.random.normal(key, (n, cfg.z_dim)))
+
+
+def _recovery_targets(cfg: PGGANConfig, params, key, n: int, options: dict):
+    """Images from known z ~ N(0, I); truths ``{'z': [z_dim]}``."""
+    import numpy as np
+
+    z = jax.random.normal(key, (n, cfg.z_dim))
+    return np.asarray(generate(cfg, params, z)), [{"z": np.asarray(z_i)} for z_i in z]
+
+
+def _family():
+    from jaxinv.generators.base import Family, FeatureSplit
+
+    return Family(
+        name="pggan", config_class=PGGANConfig, converter="converters/pggan_genforce.py",
+        init_params=init_params, param_shapes=param_shapes, size=lambda cfg: cfg.resolution,
+        latent_dim=lambda cfg: cfg.z_dim, builtin_config=_builtin_config,
+        random_images=_random_images, recovery_targets=_recovery_targets,
+        rgb_layers=lambda params: [params["to_rgb"]],
+        split=FeatureSplit(num_layers=lambda cfg: cfg.num_layers,
+                           channels=lambda cfg, k: cfg.layer_channels(k - 1),
+                           features=features, from_features=from_features))
+
+
+FAMILY = _family()

@@ -336,9 +336,51 @@ def param_shapes(cfg: StyleGAN2Config):
     return jax.eval_shape(lambda k: init_params(cfg, k, w_avg_samples=2), jax.random.PRNGKey(0))
 
 
-def as_dtype(tree, dtype):
-    """Casts every floating array of a pytree (e.g. to float64 for parity checks)."""
-    return jax.tree_util.tree_map(
-        lambda a: jnp.asarray(a, dtype) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)
-        else a, tree)
+def _builtin_config(spec) -> StyleGAN2Config:
+    log = int(np.log2(spec.size))
+    return StyleGAN2Config(spec.size, spec.latent_dim, spec.n_mlp, (spec.channels,) * (log - 1))
 
+
+def _random_images(cfg: StyleGAN2Config, params, key, n: int):
+    return generate(cfg, params, jax.random.normal(key, (n, cfg.style_dim)))
+
+
+def _recovery_targets(cfg: StyleGAN2Config, params, key, n: int, options: dict):
+    """Images from known W (truncated towards ``w_avg`` by ``options['truncation']``); truths
+    ``{'wplus': [N_l, D]}``."""
+    z = jax.random.normal(key, (n, cfg.style_dim))
+    w = truncate(mapping(cfg, params, z), params["w_avg"], options.get("truncation", 1.0))
+    ws = broadcast_w(cfg, w)
+    return np.asarray(synthesis(cfg, params, ws)), [{"wplus": np.asarray(w_i)} for w_i in ws]
+
+
+def _context(cfg: StyleGAN2Config, params) -> dict:
+    """W's spread ``w_std`` (the projector's latent noise scale)."""
+    return {"w_std": w_stats(cfg, params, jax.random.PRNGKey(0))[1]}
+
+
+def _latent_error(latents: dict, truth: dict, params):
+    """RMS error of the solution's W+ relative to the RMS distance of the true W+ from
+    ``w_avg``; None when either side has no W+."""
+    if "wplus" not in latents or "wplus" not in truth:
+        return None
+    w_avg = np.asarray(params["w_avg"])
+    num = np.sqrt(np.mean((np.asarray(latents["wplus"]) - truth["wplus"]) ** 2))
+    den = np.sqrt(np.mean((truth["wplus"] - w_avg) ** 2))
+    return float(num / max(den, 1e-12))
+
+
+def _family():
+    from jaxinv.generators.base import Family
+
+    return Family(
+        name="stylegan2", config_class=StyleGAN2Config,
+        converter="converters/stylegan2_rosinality.py", init_params=init_params,
+        param_shapes=param_shapes, size=lambda cfg: cfg.size,
+        latent_dim=lambda cfg: cfg.style_dim, builtin_config=_builtin_config,
+        random_images=_random_images, recovery_targets=_recovery_targets,
+        rgb_layers=lambda params: params["to_rgbs"], context=_context,
+        latent_error=_latent_error)
+
+
+FAMILY = _family()

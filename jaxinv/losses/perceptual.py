@@ -32,7 +32,9 @@ def vgg_features(backbone, x, size: int = 256, blocks: int = 3):
     return VGG16Features(blocks=blocks).apply({"params": backbone}, resize_nearest(x, size))[-1]
 
 
-def vgg_l1(backbone, x, y, size: int = 256):
-    """mGANprior's perceptual loss [B]."""
-    fx, fy = vgg_features(backbone, x, size), vgg_features(backbone, y, size)
+def vgg_l1(backbone, x, y, size: int = 256, y_features=None):
+    """mGANprior's perceptual loss [B]; ``y_features``: y's :func:`vgg_features` when the
+    caller has them already (a fixed target's are computed once, not every step)."""
+    fx = vgg_features(backbone, x, size)
+    fy = vgg_features(backbone, y, size) if y_features is None else y_features
     return 0.001 * jnp.mean(jnp.abs(fx - fy), axis=(1, 2, 3))

@@ -19,21 +19,24 @@ StyleGAN2 params and ``context['w_std']`` the spread of W (for the projector's l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxinv.engine import regularizers
 from jaxinv.generators import stylegan2
+from jaxinv.methods.base import Job, Method, MethodSpec
 from jaxinv.methods.problem import Problem
 
 SPACES = ("w", "w+", "z", "z+")
 
 
-class Space(NamedTuple):
-    """Static description of a baseline (hashable)."""
+@dataclasses.dataclass(frozen=True)
+class Space:
+    """The ``stylegan2`` method's settings (``config.method``): which latent space and which
+    extra variables are optimised, with the projector's regularisers (hashable)."""
 
     space: str = "w+"
     optimize_noise: bool = False
@@ -44,7 +47,6 @@ class Space(NamedTuple):
     latent_noise_ramp: float = 0.75    # fraction of steps over which it decays (quadratically)
     truncation_weight: float = 0.0     # penalty ||w - w_avg||^2
     clamp: float = 0.0                 # if > 0, project the latent onto [-clamp, clamp]
-    steps: int = 1000
 
 
 def ws_of(cfg: stylegan2.StyleGAN2Config, spec: Space, latent, params):
@@ -86,10 +88,10 @@ def render_wplus(cfg, spec, variables, context, ws, const):
     return stylegan2.synthesis(cfg, context["generator"], ws, noise, consts)
 
 
-def _render(cfg, spec, variables, context, key, step):
+def _render(cfg, spec, steps, variables, context, key, step):
     latent = variables["latent"]
     if spec.latent_noise:
-        t = step / spec.steps
+        t = step / steps
         strength = context["w_std"] * spec.latent_noise * jnp.maximum(
             0.0, 1.0 - t / spec.latent_noise_ramp) ** 2
         latent = latent + strength * jax.random.normal(key, latent.shape)
@@ -122,9 +124,10 @@ def _latents(cfg, spec, variables, context):
     return {"wplus": ws_of(cfg, spec, variables["latent"], context["generator"])}
 
 
-def build(cfg: stylegan2.StyleGAN2Config, spec: Space, learning_rates: dict) -> Problem:
+def build(cfg: stylegan2.StyleGAN2Config, spec: Space, learning_rates: dict,
+          steps: int = 1000) -> Problem:
     """The baseline ``spec`` for generator ``cfg``; ``learning_rates`` names ``latent``,
-    ``noise`` and ``const``."""
+    ``noise`` and ``const``; ``steps`` sets the latent-noise ramp's length."""
     if spec.space not in SPACES:
         raise ValueError(f"unknown StyleGAN2 latent space {spec.space!r}; choose one of {SPACES}")
     wanted = {"latent"} | ({"noise"} if spec.optimize_noise else set()) \
@@ -132,8 +135,21 @@ def build(cfg: stylegan2.StyleGAN2Config, spec: Space, learning_rates: dict) -> 
     rates = {k: v for k, v in learning_rates.items() if k in wanted}
     bind = lambda f: functools.partial(f, cfg, spec)
     return Problem(
-        init=bind(_init), render=bind(_render), penalty=bind(_penalty),
+        init=bind(_init), render=functools.partial(_render, cfg, spec, steps),
+        penalty=bind(_penalty),
         project=functools.partial(_project, spec)
         if (spec.optimize_noise and spec.normalize_noise) or spec.clamp else None,
         latents=bind(_latents), learning_rates=rates, sample_wplus=bind(sample_wplus),
         render_wplus=bind(render_wplus))
+
+
+def _build_method(generator, settings: Space, job: Job) -> Method:
+    """Roles: ``latent`` -> the latent, ``noise`` -> the noise maps, ``const`` -> the constant
+    input (defaults when the job names none: 0.05, 0.01, 0.01)."""
+    rates = {role: job.rate(role, lr) for role, lr in (("latent", 0.05), ("noise", 0.01),
+                                                       ("const", 0.01))}
+    return Method(problem=build(generator.cfg, settings, rates, job.steps))
+
+
+METHOD = MethodSpec("stylegan2", Space, _build_method, families=("stylegan2",),
+                    summary="StyleGAN2 projector, Image2StyleGAN(++), (W+, S, B), Z, Z+")

@@ -35,6 +35,7 @@ import numpy as np
 
 from jaxinv.generators import biggan
 from jaxinv.losses import lpips as lpips_lib
+from jaxinv.methods.base import Job, Method, MethodSpec
 from jaxinv.methods.problem import Problem, no_penalty
 from jaxinv.ops.spatial import affine_grid_sample, inverse_transform
 
@@ -180,59 +181,74 @@ def composite(projection, original, mask):
     return mask * projection + (1.0 - mask) * original
 
 
-def transform_search(loss_fn, score_fn, optimizer, variables, data, context, key, *, t0,
-                     outer_steps: int, inner_steps: int, population: int | None = None,
-                     step_scale: float = 0.1, project=None, color: bool = False):
+@dataclasses.dataclass(frozen=True)
+class TransformSearch:
+    """Stage 1's settings: ``outer_steps`` CMA generations of ``population`` members (0 =
+    pycma's default), ``inner_steps`` optimiser steps per member, the transform moves by
+    ``step_scale`` x CMA's sample, and with ``color`` the brightness factor is searched too."""
+
+    outer_steps: int
+    inner_steps: int
+    population: int = 0
+    step_scale: float = 0.1
+    color: bool = False
+
+
+def _evaluate_transforms(objective, score_fn, search: TransformSearch, delta, operands, z_mean,
+                         keys, step):
+    """One generation of stage 1: member i gets the transform t0 + step_scale delta_i (and the
+    brightness 1 + step_scale delta_b) and z re-sampled around ``z_mean``; returns the scores
+    in the original frame, the members and ``z_mean`` moved halfway to the best member's z."""
+    from jaxinv.engine.basincma import broadcast, evaluate_members
+
+    variables, data, context, t0 = operands
+    pop, n_spatial = delta.shape[0], t0.size
+    ts = t0 + search.step_scale * delta[:, :n_spatial]
+    bs = (1.0 + search.step_scale * delta[:, n_spatial] if search.color else jnp.ones((pop,)))
+    noise = (1.0 - step / search.outer_steps) * jax.random.normal(keys[0],
+                                                                  (pop,) + z_mean.shape)
+    members = {**broadcast(variables, pop), "z": z_mean + noise}
+    data_p = {**broadcast(data, pop), "t": ts}
+    if search.color:
+        data_p["brightness"] = bs
+    members, scores = evaluate_members(objective, score_fn, members, data_p, context,
+                                       jax.random.split(keys[1], pop), search.inner_steps, pop)
+    i = jnp.argmin(scores)
+    found = {"variables": members, "t": ts, "brightness": jnp.clip(bs, *BRIGHTNESS_RANGE)}
+    return scores, found, 0.5 * z_mean + 0.5 * members["z"][i]
+
+
+def transform_search(objective, score_fn, variables, data, context, key, t0,
+                     search: TransformSearch):
     """Stage 1 of the paper: CMA-ES over the transform ``t = t0 + step_scale * delta`` (3 or 4
     parameters) while z is re-sampled around a running estimate.
 
-    Each outer step asks CMA for ``population`` deltas; member i gets the transform t_i and
+    Each generation asks CMA for ``population`` deltas; member i gets the transform t_i and
     ``z_i = z_mean + (1 - step / outer_steps) N(0, I)`` (clamped), runs ``inner_steps``
     optimiser steps on its variables against the target warped by t_i, and is scored by
     ``score_fn`` (``loss_fn`` with ``original_frame=True``: in the original frame). CMA is told
     the deltas with those scores, and ``z_mean`` moves halfway towards the best member's z (an
-    exponential moving average with 0.5, the code's variable propagation). With ``color`` the
-    brightness factor ``1 + step_scale * delta_b`` is searched along (the data gets
-    ``'brightness'``). Returns ``(t_best [3 or 4], brightness_best, variables of the best member,
-    best score per outer step [outer_steps])``.
+    exponential moving average with 0.5, the code's variable propagation). With
+    ``search.color`` the brightness factor ``1 + step_scale * delta_b`` is searched along (the
+    data gets ``'brightness'``). Runs on the CMA driver (:mod:`jaxinv.engine.cma`). Returns
+    ``(t_best [3 or 4], brightness_best, variables of the best member, best score per
+    generation [outer_steps])``.
     """
-    from evosax.algorithms import CMA_ES
-
-    from jaxinv.engine.basincma import broadcast, default_population, evaluate_members
+    from jaxinv.engine import cma
+    from jaxinv.engine.basincma import default_population
 
     t0 = jnp.asarray(t0, jnp.float32)
-    n_spatial = t0.size
-    start = jnp.zeros((n_spatial + int(color),))
-    pop = population or default_population(start.size)
-    es = CMA_ES(pop, start)
-    params = es.default_params
-    k_init, k_loop = jax.random.split(key)
-    state = es.init(k_init, start, params)
-    ask, tell = jax.jit(es.ask), jax.jit(es.tell)
-    z_mean = variables["z"]
-    best = (np.inf, t0, 1.0, variables)
-    history = []
-    for step in range(outer_steps):
-        k_ask, k_tell, k_z, k_members = jax.random.split(jax.random.fold_in(k_loop, step), 4)
-        delta, state = ask(k_ask, state, params)
-        ts = t0 + step_scale * delta[:, :n_spatial]
-        bs = (1.0 + step_scale * delta[:, n_spatial] if color else jnp.ones((pop,)))
-        noise = (1.0 - step / outer_steps) * jax.random.normal(k_z, (pop,) + z_mean.shape)
-        members = {**broadcast(variables, pop), "z": z_mean + noise}
-        data_p = {**broadcast(data, pop), "t": ts}
-        if color:
-            data_p["brightness"] = bs
-        members, scores = evaluate_members(loss_fn, score_fn, optimizer, project, members, data_p,
-                                           context, jax.random.split(k_members, pop),
-                                           inner_steps, pop)
-        state, _ = tell(k_tell, delta, scores, state, params)
-        i = int(jnp.argmin(scores))
-        if float(scores[i]) < best[0]:
-            best = (float(scores[i]), ts[i], float(jnp.clip(bs[i], *BRIGHTNESS_RANGE)),
-                    jax.tree_util.tree_map(lambda a: a[i], members))
-        z_mean = 0.5 * z_mean + 0.5 * members["z"][i]
-        history.append(best[0])
-    return np.asarray(best[1]), best[2], best[3], np.asarray(history)
+    if not search.outer_steps:
+        return np.asarray(t0), 1.0, variables, np.zeros((0,))
+    start = jnp.zeros((t0.size + int(search.color),))
+    pop = search.population or default_population(start.size)
+    evaluate = functools.partial(_evaluate_transforms, objective, score_fn, search)
+    found = cma.minimize(evaluate, start, (variables, data, context, t0), variables["z"],
+                         tuple(jax.random.split(key)),
+                         cma.CMASettings(search.outer_steps, pop, 1.0, eval_keys=2))
+    best = found.best.member
+    return (np.asarray(best["t"]), float(best["brightness"]), best["variables"],
+            found.history)
 
 
 def _is_batch_norm(path) -> bool:
@@ -253,44 +269,49 @@ def fine_tune_loss(loss_fn, weight: float, variables, data, context, key, step):
     return base + weight * reg, {**aux, "reconstruction": base, "weight_change": reg}
 
 
+@dataclasses.dataclass(frozen=True)
+class FineTune:
+    """Fine-tuning's settings: stop when the reconstruction loss is below ``threshold``
+    (checked every ``chunk`` steps) or after ``max_steps``; weight penalty ``weight``, Adam
+    ``lr`` for the generator; ``latent_rates``: ``((name, ((key, value), ...)), ...)``, the
+    latents' learning rates (hashable)."""
+
+    threshold: float
+    max_steps: int
+    weight: float = 1e3
+    lr: float = 1e-4
+    latent_rates: tuple = ()
+    chunk: int = 50
+
+
 @functools.lru_cache(maxsize=8)
-def _fine_tune_setup(loss_fn, weight, lr, names, latent_rates, max_steps):
-    """The optimiser and loss of a fine-tuning, the same objects for the same settings so that
-    every image of a run reuses one compiled step (compiling it takes about a minute on CPU)."""
-    from jaxinv.engine import build_optimizer
+def _fine_tune_objective(loss_fn, project, names, settings: FineTune):
+    """The same objective for the same settings, so that every image of a run reuses one
+    compiled step (compiling it takes about a minute on CPU)."""
+    from jaxinv.engine import Objective, build_optimizer
 
-    rates = {name: dict(spec) for name, spec in latent_rates}
-    rates["generator"] = {"lr": lr}
-    optimizer = build_optimizer(dict.fromkeys(names), rates, max_steps)
-    return optimizer, functools.partial(fine_tune_loss, loss_fn, weight)
+    rates = {name: dict(spec) for name, spec in settings.latent_rates}
+    rates["generator"] = {"lr": settings.lr}
+    optimizer = build_optimizer(dict.fromkeys(names), rates, settings.max_steps)
+    return Objective(functools.partial(fine_tune_loss, loss_fn, settings.weight), optimizer,
+                     project)
 
 
-def fine_tune(loss_fn, variables, data, context, key, *, threshold: float, max_steps: int,
-              weight: float = 1e3, lr: float = 1e-4, latent_rates: dict | None = None,
-              chunk: int = 50, project=None):
-    """Optimises the generator's weights with the latents until the reconstruction loss is
-    below ``threshold`` (checked every ``chunk`` steps) or ``max_steps`` are done. Returns
-    ``(variables with 'generator', reconstruction losses [steps run])``."""
-    from jaxinv.engine.loop import init_state, run_chunk
+def fine_tune(objective, variables, data, context, key, settings: FineTune):
+    """Optimises the generator's weights with the latents (``objective``'s loss and
+    projection; its optimiser is not used) until the reconstruction loss is below the
+    threshold. Returns ``(variables with 'generator', reconstruction losses [steps run])``."""
+    from jaxinv.engine import optimize
 
     v = {**variables, "generator": context["generator"]}
-    rates = tuple(sorted((name, tuple(sorted(spec.items())))
-                         for name, spec in (latent_rates or {}).items()))
-    optimizer, tuned_loss = _fine_tune_setup(loss_fn, weight, lr, tuple(sorted(v)), rates,
-                                             max_steps)
-    state = init_state(optimizer, jax.tree_util.tree_map(lambda a: a[None], v))
-    data_1 = jax.tree_util.tree_map(lambda a: a[None], data)
-    curve, done = [], 0
-    while done < max_steps:
-        n = min(chunk, max_steps - done)
-        state, _, aux = run_chunk(state, data_1, context, key[None], jnp.int32(done),
-                                  loss_fn=tuned_loss, optimizer=optimizer, project=project,
-                                  num_steps=n)
-        curve.extend(np.asarray(aux["reconstruction"][0]).tolist())
-        done += n
-        if curve[-1] < threshold:
-            break
-    return jax.tree_util.tree_map(lambda a: a[0], state.variables), np.asarray(curve)
+    tuned = _fine_tune_objective(objective.loss_fn, objective.project, tuple(sorted(v)),
+                                 settings)
+    result = optimize(tuned, jax.tree_util.tree_map(lambda a: a[None], v),
+                      jax.tree_util.tree_map(lambda a: a[None], data), context, key[None],
+                      settings.max_steps, chunk=settings.chunk,
+                      stop=lambda losses, aux: aux["reconstruction"][0, -1] < settings.threshold)
+    return (jax.tree_util.tree_map(lambda a: a[0], result.variables),
+            np.asarray(result.aux["reconstruction"][0]))
 
 
 def edit_z(problem: Problem, variables, context, direction, alphas):
@@ -308,3 +329,178 @@ def change_class(problem: Problem, variables, context, classes):
     params = variables.get("generator", context["generator"])
     return jnp.concatenate([problem.render(dict(variables, embed=params["embeddings"][c]),
                                            context, None, 0) for c in classes])
+
+
+SEARCHES = ("basincma", "adam", "lbfgs", "cma", "cma_adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The ``pix2latent`` method's settings (``config.method``).
+
+    preset: 'paper' or 'official'. class_index: the starting class (ImageNet index).
+    truncation: BigGAN's static truncation. mask: object mask file, folder or glob (the loss
+    weight; '' = uniform). transform: 'none' or 'mask_box' (t0 from the mask's box).
+    search: 'basincma' or the paper's baselines 'adam', 'lbfgs', 'cma', 'cma_adam' (with
+    'adam' and 'lbfgs', ``config.optimizer`` is the optimiser and ``config.steps`` every step).
+    outer_steps, inner_steps, population (0 = pycma's default), sigma: the CMA search;
+    ``config.steps`` are the gradient steps after it.
+    transform_search: stage 1 (transform_steps generations; transform_params 3 = (s, tx, ty)
+    or 4 = (sx, sy, tx, ty); color_transform: the brightness factor too).
+    finetune_steps (0 = off), finetune_threshold, finetune_weight, finetune_lr: fine-tuning the
+    generator afterwards. edit_classes: re-render each projection with these classes.
+    Roles of ``config.lr``: ``latent`` -> z, ``weights`` -> the class embedding.
+    """
+
+    preset: str = "paper"
+    class_index: int = 0
+    truncation: float = 1.0
+    mask: str = ""
+    transform: str = "none"
+    search: str = "basincma"
+    outer_steps: int = 30
+    inner_steps: int = 30
+    population: int = 0
+    sigma: float = 1.0
+    transform_search: bool = False
+    transform_steps: int = 30
+    transform_params: int = 3
+    color_transform: bool = False
+    finetune_steps: int = 0
+    finetune_threshold: float = 0.0
+    finetune_weight: float = 1e3
+    finetune_lr: float = 1e-4
+    edit_classes: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What :func:`projection_search` needs besides the batch (hashable)."""
+
+    settings: Settings
+    steps: int
+    chunk: int
+    latent_rates: tuple
+    score_fn: object
+
+
+def projection_search(plan: _Plan, objective, variables, data, context, keys, callback=None):
+    """pix2latent's searches, one image at a time: BasinCMA, or the paper's baselines Adam,
+    L-BFGS, CMA and CMA then Adam, optionally after the transform search (stage 1; the found
+    transform is returned as variable ``t``, the brightness as ``brightness``) and followed by
+    fine-tuning the generator (its weights are returned as variable ``generator``). The loss
+    curve is stage 1's best score per generation, then CMA's best loss per generation, the final
+    gradient steps and the fine-tuning's reconstruction loss."""
+    from jaxinv import engine
+    from jaxinv.engine.basincma import BasinCMASettings, basin_cma
+
+    m = plan.settings
+    gradient_only = m.search in ("adam", "lbfgs")
+    if gradient_only and not m.transform_search and not m.finetune_steps:
+        return engine.optimize(objective, variables, data, context, keys, plan.steps,
+                               chunk=plan.chunk, callback=callback)
+    basin = BasinCMASettings(outer_steps=0 if gradient_only else m.outer_steps,
+                             inner_steps=m.inner_steps if m.search == "basincma" else 0,
+                             final_steps=0 if m.search == "cma" else plan.steps,
+                             population=m.population, sigma=m.sigma, chunk=plan.chunk)
+    stage1 = TransformSearch(m.transform_steps, m.inner_steps, color=m.color_transform)
+    tuning = FineTune(m.finetune_threshold, m.finetune_steps, m.finetune_weight, m.finetune_lr,
+                      plan.latent_rates, plan.chunk)
+    batch = len(keys)
+    rows = []
+    for b in range(batch):
+        one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
+        v, d, curve = one(variables), one(data), []
+        if m.transform_search:
+            t0 = d["t"] if m.transform_params == 3 else jnp.concatenate([d["t"][:1], d["t"]])
+            t, bright, v, curve = transform_search(objective, plan.score_fn, v, d, context,
+                                                   keys[b], t0, stage1)
+            d = dict(d, t=jnp.asarray(t))
+            if m.color_transform:
+                d["brightness"] = jnp.float32(bright)
+            curve = list(curve)
+        r = basin_cma(objective, v, "z", d, context, keys[b], basin)
+        found = dict(jax.tree_util.tree_map(lambda a: a[0], r.result.variables))
+        curve += list(r.best_fitness) + list(r.result.losses[0])
+        if m.finetune_steps:
+            found, tuned = fine_tune(objective, found, d, context, keys[b], tuning)
+            curve += list(tuned)
+        if m.transform_search:
+            found["t"] = d["t"]
+            found["brightness"] = d.get("brightness", jnp.float32(1.0))
+        rows.append((found, curve, r.result.aux, r.result.diverged_at[0]))
+        if callback is not None:
+            callback(plan.steps * (b + 1) // batch, np.array([rows[-1][1][-1]] * batch))
+    return engine.Result(
+        variables=jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[r[0] for r in rows]),
+        losses=np.array([r[1] for r in rows]),
+        aux={k: np.concatenate([r[2][k] for r in rows]) for k in rows[0][2]},
+        diverged_at=np.array([r[3] for r in rows]))
+
+
+def _image_data(settings: Settings, masks, index: int):
+    """Image ``index``'s loss weight (its mask clamped to [0.3, 1]) and transform t0."""
+    mask = masks[index % len(masks)]
+    t = (initial_transform(mask) if settings.transform == "mask_box"
+         else np.array([1.0, 0.0, 0.0], np.float32))
+    return {"weight": np.asarray(loss_weight(mask)), "t": t}
+
+
+def finish(images, variables, data):
+    """Projections [B, H, W, 3] made in the transformed frame, mapped back to the original
+    frame with the searched (or given) transform, and the searched brightness undone."""
+    ts = variables["t"] if "t" in variables else data["t"]
+    images = to_original_frame(jnp.asarray(images), ts)
+    if "brightness" in variables:
+        images = jax.vmap(brightness)(images, 1.0 / jnp.asarray(variables["brightness"]))
+    return images
+
+
+def _outputs(problem, settings: Settings, variables, context, target, final, data):
+    """The composite over the original (mask > 0.3) and the class edits."""
+    mask = (np.asarray(data["weight"]) > 0.3).astype(np.float32)
+    images = {"composite.png": np.asarray(composite(final, target, mask))}
+    if settings.edit_classes:
+        strip = change_class(problem, variables, context, tuple(settings.edit_classes))
+        images["edit_classes.png"] = np.concatenate(list(np.asarray(strip)), axis=1)
+    return images, {}
+
+
+def _build_method(generator, settings: Settings, job: Job) -> Method:
+    """Needs an LPIPS backbone when ``job.loss.lpips`` > 0 (the paper: 10 x LPIPS-alex)."""
+    from jaxinv.io.images import list_images, load_mask
+
+    if settings.search not in SEARCHES:
+        raise ValueError(f"search = {settings.search!r}; choose one of {SEARCHES}")
+    if settings.transform_params not in (3, 4):
+        raise ValueError(f"transform_params = {settings.transform_params}; 3 = (s, tx, ty) or "
+                         f"4 = (sx, sy, tx, ty)")
+    if settings.transform not in ("none", "mask_box"):
+        raise ValueError(f"transform = {settings.transform!r}; choose 'none' or 'mask_box'")
+    if settings.transform == "mask_box" and not settings.mask:
+        raise ValueError("transform = 'mask_box' needs a mask")
+    size = generator.size
+    try:
+        masks = ([load_mask(p, size) for p in list_images(settings.mask)] if settings.mask
+                 else [np.ones((size, size, 1), np.float32)])
+    except FileNotFoundError as e:
+        raise ValueError(f"mask: {e}") from None
+    p = PRESETS.get(settings.preset, Preset())
+    rates = {"z": job.rate("latent", p.z_lr), "embed": job.rate("weights", p.embed_lr)}
+    problem = build(generator.cfg, settings.class_index, settings.truncation, settings.preset,
+                    rates)
+    loss_fn = functools.partial(projection_loss, problem, job.loss.lpips_net, job.loss.lpips)
+    plan = _Plan(settings, job.steps, job.chunk,
+                 tuple(sorted((name, tuple(sorted(spec.items()))) for name, spec in rates.items())),
+                 functools.partial(loss_fn, original_frame=True))
+    return Method(problem=problem, loss_fn=loss_fn,
+                  search=functools.partial(projection_search, plan),
+                  image_data=functools.partial(_image_data, settings, masks), finish=finish,
+                  outputs=functools.partial(_outputs, problem, settings),
+                  edit=functools.partial(edit_z, problem),
+                  target_options={"class_index": settings.class_index,
+                                  "truncation": settings.truncation})
+
+
+METHOD = MethodSpec("pix2latent", Settings, _build_method, families=("biggan",),
+                    summary="pix2latent: BasinCMA, transform search, fine-tuning on BigGAN")

@@ -1,6 +1,7 @@
 """PmSFC: prior multi-subspace feature composition (Li et al., AAAI 2021; guanyuelee/PmSFC).
 
-Two stages on a PGGAN split at layer k (G1 = the first k conv layers, G2 the rest; see
+Two stages on a generator split at layer k (G1 = the first k conv layers, G2 the rest: the
+family's :class:`~jaxinv.generators.FeatureSplit`; the paper's is PGGAN,
 :mod:`jaxinv.generators.pggan`), features F [h, w, C]:
 
 1. **Subspace discovery** (:func:`discover`). A self-expressive matrix S [C, C] with
@@ -48,7 +49,14 @@ first, as the code renumbers them. The released code indexes layers by its own b
 ``layer`` is mGANprior's index (the output of conv layer ``layer - 1``).
 
 A discovery is saved with orbax (:func:`save_subspaces`: S, A, labels, loss curves, and a
-fingerprint of the generator it belongs to) so it runs once per generator, layer and preset.
+fingerprint of the generator it belongs to) so it runs once per generator, layer and preset;
+:func:`prepare_subspaces` finds or makes it (the method's ``prepare`` hook).
+
+Settings (``config.method``, :class:`Settings`): preset, layer, num_subspaces (R),
+codes_per_subspace (K), subspaces (the discovery folder; '' = ``<output_dir>/subspaces``, or
+none when the run has no output folder), discovery_steps, lam, mu (-1 = the preset's) and
+sparsity ('' = the preset's). Roles of ``config.lr``: ``latent`` -> z, ``weights`` -> w
+(``paper``) or the base code (``official``).
 """
 
 from __future__ import annotations
@@ -62,7 +70,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinv.generators import pggan
+from jaxinv.generators.base import Family, Generator
+from jaxinv.methods.base import Job, Method, MethodSpec
+from jaxinv.methods.mganprior import require_split
 from jaxinv.methods.problem import Problem, no_penalty
 
 
@@ -112,18 +122,19 @@ def self_expression(f, s):
     return jnp.einsum("bhwc,cd->bhwd", f, off_diagonal(s))
 
 
-def discovery_loss(cfg: pggan.PGGANConfig, layer: int, preset: Preset, variables, data, context,
+def discovery_loss(family: Family, cfg, layer: int, preset: Preset, variables, data, context,
                    key, step):
     """The engine's loss for S (``variables = {'s': [C, C]}``): fresh z [batch, z_dim] from
     ``key``; returns ``(loss, {'feature', 'data', 'sparse'})``."""
     params = context["generator"]
     s = off_diagonal(variables["s"])
-    z = jax.random.normal(key, (preset.batch, cfg.z_dim))
-    f = pggan.features(cfg, params, z, layer)
+    split = family.split
+    z = jax.random.normal(key, (preset.batch, family.latent_dim(cfg)))
+    f = split.features(cfg, params, z, layer)
     f_rec = self_expression(f, s)
     feature = jnp.mean((f - f_rec) ** 2)
     if preset.lam:
-        images = pggan.from_features(cfg, params, jnp.concatenate([f, f_rec]), layer)
+        images = split.from_features(cfg, params, jnp.concatenate([f, f_rec]), layer)
         data_term = jnp.mean((images[:preset.batch] - images[preset.batch:]) ** 2)
     else:
         data_term = jnp.zeros(())
@@ -136,22 +147,36 @@ def _zero_diagonal(variables, context):
     return {"s": off_diagonal(variables["s"])}
 
 
-def discover(cfg: pggan.PGGANConfig, params, layer: int, preset: Preset, key, steps=None,
-             chunk: int = 250, callback=None):
-    """Trains S; returns ``(S [C, C] numpy with a zero diagonal, {'total', 'feature', 'data',
-    'sparse'}: loss curves [steps])``. Raises ``FloatingPointError`` if the loss diverges."""
+def _check_layer(family: Family, cfg, layer: int) -> None:
+    n = require_split("pmsfc", family).num_layers(cfg)
+    if not 1 <= layer < n:
+        raise ValueError(f"subspace layer must be in 1..{n - 1}, got {layer}")
+
+
+@functools.lru_cache(maxsize=8)
+def _discovery_objective(family: Family, cfg, layer: int, preset: Preset):
+    """The same objective for the same discovery, so its compiled steps are reused."""
     import optax
 
     from jaxinv import engine
 
-    if not 1 <= layer < cfg.num_layers:
-        raise ValueError(f"subspace layer must be in 1..{cfg.num_layers - 1}, got {layer}")
+    return engine.Objective(functools.partial(discovery_loss, family, cfg, layer, preset),
+                            optax.adam(1e-4), _zero_diagonal)
+
+
+def discover(generator: Generator, layer: int, preset: Preset, key, steps=None,
+             chunk: int = 250, callback=None):
+    """Trains S; returns ``(S [C, C] numpy with a zero diagonal, {'total', 'feature', 'data',
+    'sparse'}: loss curves [steps])``. Raises ``FloatingPointError`` if the loss diverges."""
+    from jaxinv import engine
+
+    family, cfg = generator.family, generator.cfg
+    _check_layer(family, cfg, layer)
     steps = preset.discovery_steps if steps is None else steps
-    channels = cfg.layer_channels(layer - 1)
+    channels = family.split.channels(cfg, layer)
     s0 = off_diagonal(jnp.full((channels, channels), preset.init_scale))
-    loss_fn = functools.partial(discovery_loss, cfg, layer, preset)
-    result = engine.optimize(loss_fn, optax.adam(1e-4), {"s": s0[None]}, {}, {"generator": params},
-                             key[None], steps, project=_zero_diagonal, chunk=chunk,
+    result = engine.optimize(_discovery_objective(family, cfg, layer, preset), {"s": s0[None]},
+                             {}, {"generator": generator.params}, key[None], steps, chunk=chunk,
                              callback=callback)
     engine.check_finite(result, ["self-expressive layer"])
     curves = {"total": result.losses[0], **{k: v[0] for k, v in result.aux.items()}}
@@ -233,7 +258,7 @@ def block_order(labels):
     return np.argsort(np.asarray(labels), kind="stable")
 
 
-def generator_fingerprint(cfg: pggan.PGGANConfig, params) -> str:
+def generator_fingerprint(cfg, params) -> str:
     """SHA-256 over the architecture and every weight: a saved discovery belongs to one model."""
     h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode())
     for leaf in jax.tree_util.tree_leaves(params):
@@ -273,7 +298,8 @@ def load_subspaces(directory: str):
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
-    cfg: pggan.PGGANConfig
+    family: Family
+    cfg: object
     layer: int
     num_subspaces: int
     codes_per_subspace: int
@@ -281,10 +307,10 @@ class Spec:
 
 
 def _init(spec: Spec, key, context):
-    r, k, zdim = spec.num_subspaces, spec.codes_per_subspace, spec.cfg.z_dim
+    r, k, zdim = spec.num_subspaces, spec.codes_per_subspace, spec.family.latent_dim(spec.cfg)
     if spec.composition == "tanh":
         return {"z": jax.random.normal(key, (r, k, zdim)),
-                "w": jnp.ones((r, k, spec.cfg.layer_channels(spec.layer - 1)))}
+                "w": jnp.ones((r, k, spec.family.split.channels(spec.cfg, spec.layer)))}
     return {"z": jnp.zeros((r * k, zdim)), "base": jnp.zeros((1, zdim))}
 
 
@@ -292,27 +318,28 @@ def compose(spec: Spec, variables, context):
     """Composed features [1, h, w, C]; ``context['subspaces']`` holds the masks [R, C]."""
     params, masks = context["generator"], context["subspaces"]
     cfg, r, k = spec.cfg, spec.num_subspaces, spec.codes_per_subspace
+    features = spec.family.split.features
     if spec.composition == "tanh":
-        feats = pggan.features(cfg, params, variables["z"].reshape(r * k, -1), spec.layer)
+        feats = features(cfg, params, variables["z"].reshape(r * k, -1), spec.layer)
         feats = feats.reshape((r, k) + feats.shape[1:])
         t = jnp.tanh(variables["w"])[:, :, None, None, :]
         denom = jnp.sum(t, axis=1)
         denom = jnp.where(jnp.abs(denom) < 1e-6, 1e-6, denom)
         per_subspace = jnp.sum(t * feats, axis=1) / denom          # Eq. (6) [R, h, w, C]
         return jnp.sum(per_subspace * masks[:, None, None, :], axis=0, keepdims=True)  # Eq. (7)
-    feats = pggan.features(cfg, params, jnp.concatenate([variables["z"], variables["base"]]),
-                           spec.layer)
+    feats = features(cfg, params, jnp.concatenate([variables["z"], variables["base"]]),
+                     spec.layer)
     code_masks = jnp.repeat(masks, k, axis=0)[:, None, None, :]
     return jnp.sum(feats[:-1] * code_masks, axis=0, keepdims=True) + feats[-1:]
 
 
 def _render(spec: Spec, variables, context, key, step):
-    params = context["generator"]
+    params, split = context["generator"], spec.family.split
     f = compose(spec, variables, context)
     if spec.composition == "tanh":
-        return pggan.from_features(spec.cfg, params, f, spec.layer)
-    base = pggan.features(spec.cfg, params, variables["base"], spec.layer)
-    return pggan.from_features(spec.cfg, params, jnp.concatenate([f, base]), spec.layer)
+        return split.from_features(spec.cfg, params, f, spec.layer)
+    base = split.features(spec.cfg, params, variables["base"], spec.layer)
+    return split.from_features(spec.cfg, params, jnp.concatenate([f, base]), spec.layer)
 
 
 def _latents(spec: Spec, variables, context):
@@ -324,10 +351,11 @@ def exchange(spec: Spec, va, vb, context):
     from image b, one image per subspace [R, H, W, 3]."""
     fa, fb = compose(spec, va, context), compose(spec, vb, context)
     m = context["subspaces"][:, None, None, :]
-    return pggan.from_features(spec.cfg, context["generator"], fa * (1 - m) + fb * m, spec.layer)
+    return spec.family.split.from_features(spec.cfg, context["generator"], fa * (1 - m) + fb * m,
+                                           spec.layer)
 
 
-def build(cfg: pggan.PGGANConfig, layer: int, num_subspaces: int = 6,
+def build(family: Family, cfg, layer: int, num_subspaces: int = 6,
           codes_per_subspace: int = 5, preset: str = "paper",
           learning_rates: dict | None = None) -> Problem:
     """The PmSFC inversion problem. Needs ``context['subspaces']``: masks [R, C] from
@@ -336,9 +364,8 @@ def build(cfg: pggan.PGGANConfig, layer: int, num_subspaces: int = 6,
     base, weighted 0.01 and 1). ``learning_rates`` default to the preset's for every
     variable."""
     p = get_preset(preset)
-    if not 1 <= layer < cfg.num_layers:
-        raise ValueError(f"composing layer must be in 1..{cfg.num_layers - 1}, got {layer}")
-    spec = Spec(cfg, layer, num_subspaces, codes_per_subspace, p.composition)
+    _check_layer(family, cfg, layer)
+    spec = Spec(family, cfg, layer, num_subspaces, codes_per_subspace, p.composition)
     names = ("z", "w") if p.composition == "tanh" else ("z", "base")
     rates = learning_rates or {n: {"lr": p.lr} for n in names}
     bind = lambda f: functools.partial(f, spec)
@@ -346,3 +373,105 @@ def build(cfg: pggan.PGGANConfig, layer: int, num_subspaces: int = 6,
                    latents=bind(_latents), learning_rates=rates,
                    view_weights=None if p.composition == "tanh" else (0.01, 1.0),
                    exchange=bind(exchange))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The ``pmsfc`` method's settings (see the module docstring)."""
+
+    preset: str = "paper"
+    layer: int = 6
+    num_subspaces: int = 6
+    codes_per_subspace: int = 5
+    subspaces: str = ""
+    discovery_steps: int = -1
+    lam: float = -1.0
+    mu: float = -1.0
+    sparsity: str = ""
+
+
+def discovery_preset(settings: Settings) -> Preset:
+    """The preset with the settings' overrides of lambda, mu and the sparsity."""
+    overrides = {k: v for k, v in (("lam", settings.lam), ("mu", settings.mu)) if v >= 0}
+    if settings.sparsity:
+        if settings.sparsity not in ("l1", "l2"):
+            raise ValueError(f"sparsity = {settings.sparsity!r}; choose 'l1' or 'l2'")
+        overrides["sparsity"] = settings.sparsity
+    return dataclasses.replace(get_preset(settings.preset), **overrides)
+
+
+def prepare_subspaces(settings: Settings, generator: Generator, job: Job):
+    """The channel masks [R, C]: read from ``settings.subspaces`` (default
+    ``<job.output_dir>/subspaces``) when a discovery for this generator, layer and preset is
+    there, otherwise discovered now and saved there (nowhere when neither folder is given).
+    Returns ``({'subspaces': masks}, notes)``; a cached discovery made for other settings is
+    refused, naming each mismatch."""
+    import os
+    import sys
+
+    from tqdm import tqdm
+
+    preset = discovery_preset(settings)
+    root = settings.subspaces or (os.path.join(job.output_dir, "subspaces")
+                                  if job.output_dir else "")
+    folder = os.path.abspath(root) if root else ""
+    steps = settings.discovery_steps if settings.discovery_steps >= 0 else preset.discovery_steps
+    wanted = {"layer": settings.layer, "preset": settings.preset, "steps": steps,
+              "generator": generator_fingerprint(generator.cfg, generator.params),
+              "lam": preset.lam, "mu": preset.mu, "sparsity": preset.sparsity}
+    curves = None  # set when S is discovered now (then it is saved)
+    if folder and os.path.exists(os.path.join(folder, "meta.json")):
+        tree, meta = load_subspaces(folder)
+        found = {k: meta.get(k) for k in wanted}
+        if found != wanted:
+            diff = ", ".join(f"{k} {found[k]!r} (wanted {wanted[k]!r})" for k in wanted
+                             if found[k] != wanted[k])
+            raise ValueError(f"subspaces: {folder} holds a discovery for another setting: "
+                             f"{diff}; point it elsewhere or remove it")
+        s = tree["s"]
+        note = f"PmSFC subspaces read from {folder} (discovered once, {steps} steps)."
+    else:
+        bar = tqdm(total=steps, desc="subspace discovery", unit="step", file=sys.stderr,
+                   disable=not job.progress)
+
+        def progress(done, last):
+            bar.update(done - bar.n)
+            bar.set_postfix(loss=f"{float(last[0]):.4g}")
+
+        try:
+            s, curves = discover(generator, settings.layer, preset,
+                                 jax.random.PRNGKey(job.seed + 31), steps=steps,
+                                 chunk=job.chunk, callback=progress)
+        except FloatingPointError as e:
+            raise ValueError(f"PmSFC subspace discovery diverged: {e}") from None
+        finally:
+            bar.close()
+        where = f" and saved to {folder}" if folder else ""
+        note = (f"PmSFC subspaces discovered ({steps} steps, self-expressive loss "
+                f"{curves['total'][0]:.4g} -> {curves['total'][-1]:.4g}){where}.")
+    r = settings.num_subspaces
+    a = affinity(s, r, preset)
+    labels = spectral_clustering(a, r, seed=job.seed)
+    sizes = np.bincount(labels, minlength=r)
+    if not sizes.all():
+        raise ValueError(f"num_subspaces = {r}: clustering the discovery gave an empty "
+                         f"subspace (sizes {sizes.tolist()})")
+    if curves is not None and folder:
+        save_subspaces(folder, s, a, labels, curves,
+                       {**wanted, "num_subspaces": r})
+    return ({"subspaces": masks_from_labels(labels, r)},
+            (note + f" Subspace sizes: {sizes.tolist()}.",))
+
+
+def _build_method(generator, settings: Settings, job: Job) -> Method:
+    p = get_preset(settings.preset)
+    names = ("z", "w") if p.composition == "tanh" else ("z", "base")
+    problem = build(generator.family, generator.cfg, settings.layer, settings.num_subspaces,
+                    settings.codes_per_subspace, settings.preset,
+                    {names[0]: job.rate("latent", p.lr), names[1]: job.rate("weights", p.lr)})
+    discovery_preset(settings)  # refuse a bad override before any work
+    return Method(problem=problem, prepare=functools.partial(prepare_subspaces, settings))
+
+
+METHOD = MethodSpec("pmsfc", Settings, _build_method,
+                    summary="PmSFC: subspace discovery, then composition per subspace")

@@ -25,6 +25,7 @@ attribute discovery); its target is then [n, H, W, 3] and the data terms are ave
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -32,7 +33,7 @@ import jax.numpy as jnp
 
 from jaxinv.losses import lpips as lpips_lib
 from jaxinv.losses import perceptual, pixel
-from jaxinv.ops import Operator
+from jaxinv.ops.base import Operator
 
 
 # The draw that stands for a stochastic method's solution (SPHInX samples z+ and s each step):
@@ -72,9 +73,12 @@ class LossWeights(NamedTuple):
     perceptual_size: int = 256
 
 
-def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, context):
+def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, context,
+               y_features=None):
     """Weighted data terms of images x [B, H, W, 3] against measurements y (batched like x)
-    through ``operator`` with ``op_params``; returns ``(total [B], {name: [B]})``."""
+    through ``operator`` with ``op_params``; ``y_features``: y's VGG features for the
+    perceptual term (:func:`target_features`), computed here when None. Returns ``(total [B],
+    {name: [B]})``."""
     y_hat = operator.apply(op_params, x)
     terms = {}
     if weights.mse:
@@ -90,7 +94,7 @@ def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, contex
             lpips_lib.resize_for_lpips(y, size)))
     if weights.perceptual:
         terms["perceptual"] = (weights.perceptual, perceptual.vgg_l1(
-            context["perceptual"], y_hat, y, weights.perceptual_size))
+            context["perceptual"], y_hat, y, weights.perceptual_size, y_features))
     total = sum(w * v for w, v in terms.values())
     return total, {k: v for k, (_, v) in terms.items()}
 
@@ -98,7 +102,8 @@ def data_terms(weights: LossWeights, operator: Operator, op_params, x, y, contex
 def reconstruction_loss(problem: Problem, operator: Operator, weights: LossWeights, variables,
                         data, context, key, step):
     """The engine's ``loss_fn`` for one image: data terms of the rendered image plus the
-    method's penalty. ``data = {'target': y, 'op': per-image operator params}`` (unbatched);
+    method's penalty. ``data = {'target': y, 'op': per-image operator params}`` (unbatched;
+    ``'op'`` may be absent) and optionally ``'target_features'`` (:func:`target_features`);
     operator params shared by the batch (e.g. compressed-sensing matrices) are
     ``context['op']``."""
     k_render, k_penalty, k_noise = jax.random.split(key, 3)
@@ -108,8 +113,11 @@ def reconstruction_loss(problem: Problem, operator: Operator, weights: LossWeigh
     y = data["target"]
     y = y if y.ndim == x.ndim else y[None]
     op_params = dict(context.get("op", {}))
-    op_params.update(jax.tree_util.tree_map(lambda a: a[None], data["op"]))
-    total, terms = data_terms(weights, operator, op_params, x, y, context)
+    op_params.update(jax.tree_util.tree_map(lambda a: a[None], data.get("op", {})))
+    features = data.get("target_features")
+    if features is not None and features.ndim == 3:
+        features = features[None]
+    total, terms = data_terms(weights, operator, op_params, x, y, context, features)
     penalty, penalty_terms = problem.penalty(variables, context, k_penalty, step)
     if problem.view_weights is None:
         data_loss = jnp.mean(total)
@@ -118,6 +126,21 @@ def reconstruction_loss(problem: Problem, operator: Operator, weights: LossWeigh
     aux = {k: jnp.mean(v) for k, v in terms.items()}
     aux.update(penalty_terms)
     return data_loss + penalty, aux
+
+
+@functools.partial(jax.jit, static_argnames=("size",))
+def _features(backbone, y, size: int):
+    flat = y.reshape((-1,) + y.shape[-3:])
+    f = perceptual.vgg_features(backbone, flat, size)
+    return f.reshape(y.shape[:-3] + f.shape[1:])
+
+
+def target_features(weights: LossWeights, context, y):
+    """The perceptual term's VGG features of fixed measurements y [B, (K,) h, w, 3], computed
+    once per batch (``data['target_features']``); None when the loss has no perceptual term."""
+    if not weights.perceptual:
+        return None
+    return _features(context["perceptual"], y, weights.perceptual_size)
 
 
 def no_penalty(variables, context, key, step):

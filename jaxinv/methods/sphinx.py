@@ -42,6 +42,7 @@ margin loss (weight 0.5, tau = 2) keeps alpha increasing.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import NamedTuple
@@ -50,6 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinv.generators import stylegan2
+from jaxinv.methods.base import Job, Method, MethodSpec
 from jaxinv.methods.problem import REPRESENTATIVE_KEY, Problem
 
 
@@ -262,3 +264,69 @@ def build(cfg: stylegan2.StyleGAN2Config, preset: str | Preset = "official",
                    latents=bind(_latents),
                    learning_rates=rates or learning_rates(preset, num_variants > 1),
                    sample_wplus=bind(sample_wplus), render_wplus=bind(render_wplus))
+
+
+_SHIFTS = {"rotate": "rotate_degrees", "scale": "scale", "translate": "translate_px"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The ``sphinx`` method's settings (``config.method``).
+
+    preset: 'official' (the released code) or 'paper'.
+    margin_weight: weight of the attribute margin loss.
+    attribute: '' (plain inversion) or 'rotate', 'scale', 'translate': attribute discovery,
+      each target becomes its K variants transformed by ``factors`` (degrees, scale factors or
+      pixels of a ``reference_size`` image).
+    """
+
+    preset: str = "official"
+    margin_weight: float = 0.5
+    attribute: str = ""
+    factors: tuple = (0.0, 2.0)
+    reference_size: int = 1024
+
+
+def variants(settings: Settings, image):
+    """The K transformed variants [K, H, W, 3] of one target [H, W, 3]."""
+    from jaxinv.ops import geometric_shift
+
+    image = jnp.asarray(image)[None]
+    return jnp.concatenate([geometric_shift(image, reference_size=settings.reference_size,
+                                            **{_SHIFTS[settings.attribute]: f})
+                            for f in settings.factors])
+
+
+def attribute_walk(problem: Problem, variables, context):
+    """Images along the learned direction, from 0 to the largest alpha (2K + 1 frames)."""
+    import numpy as np
+
+    from jaxinv.methods import latent_ops
+
+    top = float(np.max(np.asarray(variables["alpha"])))
+    return latent_ops.edit(problem, variables, context, variables["direction"],
+                           tuple(np.linspace(0.0, top, 2 * variables["alpha"].shape[0] + 1)))
+
+
+def _attribute_outputs(problem, variables, context, target, final, data):
+    walk = attribute_walk(problem, variables, context)
+    return ({"attribute_walk.png": jnp.concatenate(list(walk), axis=1)},
+            {"alpha": [float(a) for a in variables["alpha"]]})
+
+
+def _build_method(generator, settings: Settings, job: Job) -> Method:
+    """SPHInX's heads and noise use the preset's learning rates (``config.lr`` is not read)."""
+    if settings.attribute and settings.attribute not in _SHIFTS:
+        raise ValueError(f"attribute = {settings.attribute!r}; choose one of {sorted(_SHIFTS)} "
+                         f"or ''")
+    k = len(settings.factors) if settings.attribute else 1
+    problem = build(generator.cfg, settings.preset, num_variants=k,
+                    margin_weight=settings.margin_weight)
+    if not settings.attribute:
+        return Method(problem=problem)
+    return Method(problem=problem, views=functools.partial(variants, settings),
+                  outputs=functools.partial(_attribute_outputs, problem))
+
+
+METHOD = MethodSpec("sphinx", Settings, _build_method, families=("stylegan2",),
+                    summary="SPHInX: projection heads, per-layer noise, attribute discovery")

@@ -6,7 +6,8 @@ measurements back (``<A x, y> = <x, A^T y>``). ``op_params`` is a pytree of arra
 random signs) so operators pass through ``jit`` and ``vmap`` as data.
 """
 
-from jaxinv.ops.degradations import (Operator, add_gaussian_noise, brightness, build, downsample,
+from jaxinv.ops.base import Operator
+from jaxinv.ops.degradations import (add_gaussian_noise, brightness, build, downsample,
                                      grayscale, identity, inpaint)
 from jaxinv.ops.circulant import compressed_sensing
 from jaxinv.ops.spatial import (affine_grid_sample, geometric_shift, inverse_transform, rotate,

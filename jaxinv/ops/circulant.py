@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxinv.ops.degradations import Operator
+from jaxinv.ops.base import Operator
 
 
 def sample_params(key, image_shape, fraction: float):

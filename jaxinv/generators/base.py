@@ -1,0 +1,169 @@
+"""What every generator family offers the runner and the methods, and the registry of families.
+
+A family is one module of :mod:`jaxinv.generators` that defines ``FAMILY``, a :class:`Family`:
+its architecture config class, how to make random params and the built-in random model, how to
+render random images and recovery targets (images from known latents), and, where the network
+has one, its :class:`FeatureSplit` (z -> features at layer k -> image) for methods that compose
+features. Nothing outside a family's module asks which family it is: the runner and the methods
+call these functions. A :class:`Generator` is one loaded model: the family, its static config
+and its params.
+
+``register`` adds a family at run time (a test or a notebook can plug one in without editing
+the library); the built-in families are imported on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltinSpec:
+    """The seeded random model a family builds when no checkpoint is given: output ``size``,
+    latent size ``latent_dim``, widest ``channels``, mapping depth ``n_mlp`` (where the family
+    has a mapping network) and ``seed``."""
+
+    size: int = 64
+    latent_dim: int = 128
+    channels: int = 64
+    n_mlp: int = 4
+    seed: int = 0
+
+
+class FeatureSplit(NamedTuple):
+    """The network split at conv layer k (1-based): ``features(cfg, params, z [n, z_dim], k) ->
+    [n, h, w, C]`` runs the first k layers, ``from_features(cfg, params, f, k) -> images
+    [n, H, W, 3]`` the rest; ``channels(cfg, k)`` is C; layers k run over
+    ``1..num_layers(cfg)``."""
+
+    num_layers: Callable
+    channels: Callable
+    features: Callable
+    from_features: Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A generator family's interface (all functions pure; params are never closed over).
+
+    name: what converters write into ``meta.json`` and ``config.builtin.family`` names.
+    config_class: the static architecture (``from_dict`` / ``to_dict``, hashable).
+    converter: the script that converts the original checkpoints.
+    init_params(cfg, key) -> params; param_shapes(cfg) -> ShapeDtypeStruct pytree.
+    size(cfg) -> output resolution; latent_dim(cfg) -> size of one z.
+    builtin_config(spec: BuiltinSpec) -> cfg of the built-in random model.
+    random_images(cfg, params, key, n) -> images [n, H, W, 3] of random latents.
+    recovery_targets(cfg, params, key, n, options) -> (images [n, H, W, 3], truths: one dict
+      of known latents per image); ``options`` carries ``truncation`` and whatever the method
+      asks for (e.g. ``class_index``); unknown options are ignored.
+    rgb_layers(params) -> the ToRGB layer dicts (``weight`` scaled so the built-in model's
+      images span about [-1, 1]); None when the family's output is bounded already.
+    context(cfg, params) -> extra context entries the family's methods read (e.g. W's spread).
+    latent_error(latents, truth, params) -> float or None: how far a solution's latents are
+      from the known ones (recovery targets), when the family can say.
+    split: the :class:`FeatureSplit`, or None.
+    """
+
+    name: str
+    config_class: type
+    converter: str
+    init_params: Callable
+    param_shapes: Callable
+    size: Callable
+    latent_dim: Callable
+    builtin_config: Callable
+    random_images: Callable
+    recovery_targets: Callable
+    rgb_layers: Callable | None = None
+    context: Callable | None = None
+    latent_error: Callable | None = None
+    split: FeatureSplit | None = None
+
+
+class Generator(NamedTuple):
+    """One loaded model: its family, static ``cfg``, ``params`` (numpy or jax arrays) and the
+    notes a report must show (e.g. that the weights are random)."""
+
+    family: Family
+    cfg: Any
+    params: Any
+    notes: tuple = ()
+
+    @property
+    def size(self) -> int:
+        return self.family.size(self.cfg)
+
+    def context(self) -> dict:
+        """The shared context every method gets: ``{'generator': params, ...family extras}``."""
+        extra = self.family.context(self.cfg, self.params) if self.family.context else {}
+        return {"generator": self.params, **extra}
+
+
+_BUILTIN = {"stylegan2": "jaxinv.generators.stylegan2", "pggan": "jaxinv.generators.pggan",
+            "biggan": "jaxinv.generators.biggan"}
+_REGISTERED: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Makes ``family`` loadable by name (replacing one of the same name)."""
+    _REGISTERED[family.name] = family
+    return family
+
+
+def names() -> tuple[str, ...]:
+    return tuple(sorted(set(_BUILTIN) | set(_REGISTERED)))
+
+
+def get(name: str) -> Family:
+    """The family called ``name``; ``KeyError`` listing the known ones otherwise."""
+    if name not in _REGISTERED:
+        if name not in _BUILTIN:
+            raise KeyError(f"unknown generator family {name!r}; known: {', '.join(names())}")
+        register(importlib.import_module(_BUILTIN[name]).FAMILY)
+    return _REGISTERED[name]
+
+
+def builtin(family: Family, spec: BuiltinSpec) -> Generator:
+    """The seeded random model of ``family``, its RGB layers scaled so images span about
+    [-1, 1] (random RGB layers give a std of ~1.5 or more)."""
+    import jax
+
+    cfg = family.builtin_config(spec)
+    params = family.init_params(cfg, jax.random.PRNGKey(spec.seed))
+    if family.rgb_layers is not None:
+        images = family.random_images(cfg, params, jax.random.PRNGKey(spec.seed + 1), 8)
+        gain = 0.5 / float(np.std(np.asarray(images)))
+        for layer in family.rgb_layers(params):
+            layer["weight"] = layer["weight"] * gain
+    note = (f"No pretrained model was used: this run uses a built-in {family.name} "
+            f"({family.size(cfg)}px, latent size {family.latent_dim(cfg)}) with random weights "
+            f"(seed {spec.seed}). Convert a real checkpoint with {family.converter} and pass "
+            f"its output directory (--config.checkpoint=OUTPUT_DIR).")
+    return Generator(family, cfg, params, (note,))
+
+
+def load(directory: str) -> Generator:
+    """A converted checkpoint of any registered family (the family is read from its
+    ``meta.json``); ``CheckpointError`` naming the file when it is not one."""
+    import jax
+
+    from jaxinv.io.checkpoints import CheckpointError, check_shapes, load_params
+
+    params, meta = load_params(directory)
+    name = meta.get("family")
+    try:
+        family = get(name)
+    except KeyError:
+        raise CheckpointError(f"{directory}: holds a {name!r} checkpoint; the known generator "
+                              f"families are {', '.join(names())}") from None
+    try:
+        cfg = family.config_class.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory}/meta.json: no valid {name} architecture "
+                              f"({type(e).__name__}: {e})") from None
+    check_shapes(params, family.param_shapes(cfg), directory)
+    return Generator(family, cfg, jax.tree_util.tree_map(np.asarray, params))
