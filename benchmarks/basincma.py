@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinv import engine
-from jaxinv.engine.basincma import basin_cma, default_population
+from jaxinv.engine.basincma import BasinCMASettings, basin_cma, default_population
 from jaxinv.generators import biggan
 from jaxinv.losses import lpips
 from jaxinv.methods import pix2latent
@@ -46,10 +46,10 @@ def bench(args, vectorize: bool) -> dict:
             "t": jnp.array([1.0, 0.0, 0.0])}
     v0 = problem.init(None, context)
     opt = engine.build_optimizer(v0, problem.learning_rates, args.final)
+    objective = engine.Objective(loss_fn, opt, problem.project)
     run = lambda outer, final: basin_cma(
-        loss_fn, opt, v0, "z", data, context, jax.random.PRNGKey(3), outer_steps=outer,
-        inner_steps=args.inner, final_steps=final, project=problem.project,
-        vectorize=vectorize)
+        objective, v0, "z", data, context, jax.random.PRNGKey(3),
+        BasinCMASettings(outer, args.inner, final, vectorize=vectorize))
     t0 = time.time()
     jax.block_until_ready(run(1, args.final).result.losses)
     compile_s = time.time() - t0

@@ -36,8 +36,7 @@ def bench(size: int, batch: int, loss: str, steps: int) -> dict:
     if loss == "mse+lpips":
         context["lpips"] = lpips.random_params("vgg", jax.random.PRNGKey(1))
         weights = LossWeights(mse=1.0, lpips=1.0, lpips_net="vgg")
-    problem = baselines.build(cfg, baselines.Space("w+", steps=steps),
-                              {"latent": {"lr": 0.01}})
+    problem = baselines.build(cfg, baselines.Space("w+"), {"latent": {"lr": 0.01}}, steps)
     keys = jax.random.split(jax.random.PRNGKey(2), batch)
     variables = jax.vmap(lambda k: problem.init(k, context))(keys)
     targets = jax.random.uniform(jax.random.PRNGKey(3), (batch, size, size, 3), minval=-1,
@@ -46,8 +45,8 @@ def bench(size: int, batch: int, loss: str, steps: int) -> dict:
     loss_fn = functools.partial(reconstruction_loss, problem, ops.identity(), weights)
     state = engine.loop.init_state(optimizer, variables)
     data = {"target": targets, "op": {}}
-    run = functools.partial(engine.loop.run_chunk, loss_fn=loss_fn, optimizer=optimizer,
-                            project=None, num_steps=steps)
+    run = functools.partial(engine.loop.run_chunk,
+                            objective=engine.Objective(loss_fn, optimizer), num_steps=steps)
     t0 = time.perf_counter()
     compiled = jax.jit(run).lower(state, data, context, keys, jnp.int32(0)).compile()
     compile_s = time.perf_counter() - t0

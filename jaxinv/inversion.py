@@ -208,6 +208,16 @@ def image_keys(solver: Solver, indices) -> jax.Array:
     return jnp.stack([jax.random.fold_in(root, i) for i in indices])
 
 
+def batch_data(solver: Solver, y, op_data, indices) -> dict:
+    """What the loss reads per image (batched): the measurements, the operator params, the
+    method's per-image data and, for the perceptual term, the measurements' VGG features."""
+    data = {"target": y, "op": op_data, **_per_image(solver.method.image_data, indices)}
+    features = target_features(solver.job.loss, solver.context, y)
+    if features is not None:
+        data["target_features"] = features
+    return data
+
+
 def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
     """Optimises a batch against measurements ``y`` and renders its solutions (the
     representative draw, :data:`~jaxinv.methods.problem.REPRESENTATIVE_KEY`, for stochastic
@@ -217,10 +227,7 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
     problem, context = solver.method.problem, solver.context
     keys = image_keys(solver, indices)
     variables = jax.vmap(lambda k: problem.init(k, context))(keys)
-    data = {"target": y, "op": op_data, **_per_image(solver.method.image_data, indices)}
-    features = target_features(solver.job.loss, context, y)
-    if features is not None:
-        data["target_features"] = features
+    data = batch_data(solver, y, op_data, indices)
     search = solver.method.search or functools.partial(_optimize, solver.job)
     with compile_timer() as compiling:
         start = time.perf_counter()

@@ -78,18 +78,36 @@ def test_spectral_clustering_recovers_planted_blocks(seed):
     assert np.bincount(labels).tolist() == [20, 14, 10, 8]  # numbered largest first
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_both_affinities_recover_planted_blocks_of_a_signed_s(seed):
-    # S as self-expression learns it: signed, not symmetric, strong within a subspace and
-    # weak across; the paper's |S| symmetrisation and the code's DSC-Net post-processing
-    # (which keeps positive entries only) must both give back the blocks.
+def _planted_s(seed):
     rng = np.random.default_rng(seed)
     truth = rng.permutation(np.repeat(np.arange(3), [12, 10, 8]))
     same = truth[:, None] == truth[None, :]
     s = np.where(same, rng.uniform(0.2, 1.0, same.shape), rng.normal(0, 0.03, same.shape))
     np.fill_diagonal(s, 0.0)
+    return s, truth
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_both_affinities_recover_planted_blocks_of_a_signed_s(seed):
+    # S as self-expression learns it: signed, not symmetric, strong within a subspace and
+    # weak across; the paper's |S| symmetrisation and the code's DSC-Net post-processing
+    # (which keeps positive entries only) must both give back the blocks.
+    s, truth = _planted_s(seed)
     for a in (pmsfc.symmetric_affinity(s), pmsfc.dscnet_affinity(s, 3, dim=3)):
         assert _same_partition(pmsfc.spectral_clustering(a, 3, seed=seed), truth)
+
+
+def test_dscnet_post_processing_splits_a_bipartite_block():
+    # Seed 1 plants a block whose kept entries (rho = 20% of each column's mass) form a
+    # bipartite graph: its top singular vector has opposite signs on the two halves, so the
+    # released post-processing's relu(U U^T) disconnects them (4 components for 3 blocks),
+    # while the paper's symmetric affinity still recovers the blocks.
+    from scipy.sparse.csgraph import connected_components
+
+    s, truth = _planted_s(1)
+    assert _same_partition(pmsfc.spectral_clustering(pmsfc.symmetric_affinity(s), 3, seed=1),
+                           truth)
+    assert connected_components(pmsfc.dscnet_affinity(s, 3, dim=3) > 1e-6)[0] == 4
 
 
 def test_r1_with_uniform_weights_equals_mganprior_composition(fixture_pggan):
