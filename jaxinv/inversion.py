@@ -168,8 +168,7 @@ def degrade(solver: Solver, images, indices) -> tuple[jax.Array, dict]:
     else:
         y = d.operator.apply({**d.shared, **op_data}, images)
     if d.noise_std:
-        root = jax.random.PRNGKey(solver.job.seed + 17)
-        keys = jnp.stack([jax.random.fold_in(root, i) for i in indices])
+        keys = _keys(solver.job.seed + 17, indices)
         y = jax.vmap(lambda k, yi: yi + d.noise_std * jax.random.normal(k, yi.shape, yi.dtype))(
             keys, y)
         if d.clip_noisy:
@@ -203,9 +202,15 @@ def compile_timer():
         jax.monitoring.unregister_event_duration_listener(listen)
 
 
-def image_keys(solver: Solver, indices) -> jax.Array:
-    root = jax.random.PRNGKey(solver.job.seed)
+def _keys(seed: int, indices) -> jax.Array:
+    """``fold_in(PRNGKey(seed), i)`` for each run index i [B, ...]."""
+    root = jax.random.PRNGKey(seed)
     return jnp.stack([jax.random.fold_in(root, i) for i in indices])
+
+
+def image_keys(solver: Solver, indices) -> jax.Array:
+    """The optimisation keys of images ``indices`` (their indices in the run)."""
+    return _keys(solver.job.seed, indices)
 
 
 def batch_data(solver: Solver, y, op_data, indices) -> dict:

@@ -83,8 +83,8 @@ TOY_METHOD = methods.MethodSpec("toy_z", ToySettings, _toy_build, families=("toy
 @pytest.fixture
 def toys(monkeypatch):
     """The toy family and method, registered for one test only."""
-    monkeypatch.setattr(generator_registry, "_REGISTERED", dict(generator_registry._REGISTERED))
-    monkeypatch.setattr(method_registry, "_REGISTERED", dict(method_registry._REGISTERED))
+    for registry in (generator_registry._REGISTRY, method_registry._REGISTRY):
+        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
     generators.register(TOY_FAMILY)
     methods.register(TOY_METHOD)
 

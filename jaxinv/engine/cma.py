@@ -35,14 +35,12 @@ class CMASettings:
 
 class Best(NamedTuple):
     score: jax.Array      # scalar: the lowest score seen (inf before the first step)
-    candidate: jax.Array  # [d]: the candidate that scored it
-    member: Any           # the member ``evaluate`` made of it
+    member: Any           # the member ``evaluate`` made of the candidate that scored it
 
 
 class CMAResult(NamedTuple):
     best: Best
     history: np.ndarray   # [outer_steps]: the best score after each step
-    carry: Any            # ``evaluate``'s carry after the last step
 
 
 @functools.lru_cache(maxsize=32)
@@ -63,7 +61,7 @@ def _outer_step(es_state, es_params, best: Best, carry, operands, step_key, step
     i = jnp.argmin(scores)
     better = scores[i] < best.score
     pick = lambda old, new: jnp.where(better, new[i], old)
-    best = Best(jnp.where(better, scores[i], best.score), pick(best.candidate, x),
+    best = Best(jnp.where(better, scores[i], best.score),
                 jax.tree_util.tree_map(pick, best.member, members))
     return es_state, best, carry
 
@@ -91,7 +89,7 @@ def minimize(evaluate: Callable, start, operands, carry, keys, settings: CMASett
     x_shape = jax.ShapeDtypeStruct((settings.population, start.size), start.dtype)
     key_shape = jax.eval_shape(lambda k: jax.random.split(k, settings.eval_keys), loop_key)
     _, members, _ = jax.eval_shape(evaluate, x_shape, operands, carry, key_shape, 0)
-    best = Best(jnp.asarray(jnp.inf, jnp.float32), start,
+    best = Best(jnp.asarray(jnp.inf, jnp.float32),
                 jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape[1:], s.dtype), members))
     history = []
     for t in range(settings.outer_steps):
@@ -101,5 +99,4 @@ def minimize(evaluate: Callable, start, operands, carry, keys, settings: CMASett
         history.append(best.score)
         if callback is not None:
             callback(t + 1, float(best.score))
-    return CMAResult(best, np.asarray(jnp.stack(history)) if history else np.zeros((0,)),
-                     carry)
+    return CMAResult(best, np.asarray(jnp.stack(history)) if history else np.zeros((0,)))

@@ -303,6 +303,8 @@ class Item(NamedTuple):
 
 def write_image(config, solver, solved, scores, item: Item, seconds: float) -> dict:
     """Writes one image of a solved batch (grids, the method's outputs, latents, record)."""
+    import jax
+
     from jaxinv import inversion
     from jaxinv.io.checkpoints import save_params
     from jaxinv.io.images import save_image
@@ -345,7 +347,8 @@ def write_image(config, solver, solved, scores, item: Item, seconds: float) -> d
         record.update(_reports(config, solver, variables, item, folder))
         latents = {k: np.asarray(v[b]) for k, v in solved.latents.items()}
         save_params(os.path.join(folder, "latents"),
-                    {"variables": jax_to_numpy(variables), "latents": latents},
+                    {"variables": jax.tree_util.tree_map(np.asarray, variables),
+                     "latents": latents},
                     {"family": "latents", "image": target.name})
         record.update(status="ok", psnr=float(scores["psnr"][b]), ssim=float(scores["ssim"][b]),
                       lpips=None if scores["lpips"][b] is None else float(scores["lpips"][b]),
@@ -362,12 +365,6 @@ def write_image(config, solver, solved, scores, item: Item, seconds: float) -> d
     record["loss_curve"] = [float(v) for v in result.losses[b]]
     write_json(_record_path(out, target.name), record)
     return record
-
-
-def jax_to_numpy(tree):
-    import jax
-
-    return jax.tree_util.tree_map(np.asarray, tree)
 
 
 def _upsampled(image, size: int):

@@ -15,10 +15,11 @@ the library); the built-in families are imported on first use.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
+
+from jaxinv.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,28 +104,10 @@ class Generator(NamedTuple):
         return {"generator": self.params, **extra}
 
 
-_BUILTIN = {"stylegan2": "jaxinv.generators.stylegan2", "pggan": "jaxinv.generators.pggan",
-            "biggan": "jaxinv.generators.biggan"}
-_REGISTERED: dict[str, Family] = {}
-
-
-def register(family: Family) -> Family:
-    """Makes ``family`` loadable by name (replacing one of the same name)."""
-    _REGISTERED[family.name] = family
-    return family
-
-
-def names() -> tuple[str, ...]:
-    return tuple(sorted(set(_BUILTIN) | set(_REGISTERED)))
-
-
-def get(name: str) -> Family:
-    """The family called ``name``; ``KeyError`` listing the known ones otherwise."""
-    if name not in _REGISTERED:
-        if name not in _BUILTIN:
-            raise KeyError(f"unknown generator family {name!r}; known: {', '.join(names())}")
-        register(importlib.import_module(_BUILTIN[name]).FAMILY)
-    return _REGISTERED[name]
+_REGISTRY = Registry("generator family", {"stylegan2": "jaxinv.generators.stylegan2",
+                                           "pggan": "jaxinv.generators.pggan",
+                                           "biggan": "jaxinv.generators.biggan"}, "FAMILY")
+register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
 
 
 def builtin(family: Family, spec: BuiltinSpec) -> Generator:

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 from typing import Any, Callable, Mapping
 
 from jaxinv.methods.problem import LossWeights, Problem
+from jaxinv.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,26 +125,9 @@ def check_family(spec: MethodSpec, generator) -> None:
                             f"generators; this generator is {generator.family.name}")
 
 
-_BUILTIN = {"stylegan2": "jaxinv.methods.baselines", "sphinx": "jaxinv.methods.sphinx",
-            "mganprior": "jaxinv.methods.mganprior", "pmsfc": "jaxinv.methods.pmsfc",
-            "pix2latent": "jaxinv.methods.pix2latent"}
-_REGISTERED: dict[str, MethodSpec] = {}
-
-
-def register(spec: MethodSpec) -> MethodSpec:
-    """Makes ``spec`` available by name (replacing one of the same name)."""
-    _REGISTERED[spec.name] = spec
-    return spec
-
-
-def names() -> tuple[str, ...]:
-    return tuple(sorted(set(_BUILTIN) | set(_REGISTERED)))
-
-
-def get(name: str) -> MethodSpec:
-    """The method called ``name``; ``KeyError`` listing the known ones otherwise."""
-    if name not in _REGISTERED:
-        if name not in _BUILTIN:
-            raise KeyError(f"unknown method {name!r}; available: {', '.join(names())}")
-        register(importlib.import_module(_BUILTIN[name]).METHOD)
-    return _REGISTERED[name]
+_REGISTRY = Registry("method", {"stylegan2": "jaxinv.methods.baselines",
+                                "sphinx": "jaxinv.methods.sphinx",
+                                "mganprior": "jaxinv.methods.mganprior",
+                                "pmsfc": "jaxinv.methods.pmsfc",
+                                "pix2latent": "jaxinv.methods.pix2latent"}, "METHOD")
+register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
