@@ -1,8 +1,17 @@
 """Shared fixtures: the reference data in ../shared and small generators."""
 
 import os
+import tempfile
 
-import jax
+# One persistent XLA compilation cache per test run, shared by the xdist workers and by the CLI
+# subprocesses the tests start (they inherit the environment): the same program compiled by
+# two processes is compiled once. Keyed by the run, so every run starts cold, as CI does.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"jaxinv-tests-xla-{_RUN}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+import jax  # noqa: E402
 import numpy as np
 import pytest
 

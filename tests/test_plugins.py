@@ -170,7 +170,7 @@ def test_readme_library_snippet_runs_verbatim(capsys):
     pm, p2l = scope["pm"], scope["p2l"]
     assert pm.losses[0, -1] < pm.losses[0, 0] and pm.diverged_at[0] == -1
     assert any("PmSFC subspaces discovered" in n for n in pm.notes)
-    assert p2l.reconstructions.shape == (1, 32, 32, 3) and p2l.diverged_at[0] == -1
+    assert p2l.reconstructions.shape == (1, 16, 16, 3) and p2l.diverged_at[0] == -1
     assert np.abs(p2l.latents["z"]).max() <= 2.0
 
 
