@@ -20,7 +20,15 @@ from jaxinv.ops.spatial import affine_grid_sample, inverse_transform
 
 @pytest.fixture(scope="module")
 def small():
+    """A 32 px BigGAN-deep (6 blocks): the rugged landscape BasinCMA is compared on."""
     cfg = biggan.BigGANConfig.small(32, 4, 16, num_classes=10)
+    return cfg, biggan.init_params(cfg, jax.random.PRNGKey(0))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A 16 px BigGAN-deep (4 blocks) for what does not depend on size; it compiles faster."""
+    cfg = biggan.BigGANConfig.small(16, 4, 16, num_classes=10)
     return cfg, biggan.init_params(cfg, jax.random.PRNGKey(0))
 
 
@@ -74,8 +82,8 @@ def _problem(cfg):
     return problem, loss_fn
 
 
-def test_vmapped_population_equals_a_loop_over_members(small):
-    cfg, params = small
+def test_vmapped_population_equals_a_loop_over_members(tiny):
+    cfg, params = tiny
     problem, loss_fn = _problem(cfg)
     context = {"generator": params}
     target = biggan.generate(cfg, params, jnp.ones((1, 16)), biggan.one_hot(cfg, [3]), 1.0)[0]
@@ -98,8 +106,8 @@ def test_vmapped_population_equals_a_loop_over_members(small):
         np.testing.assert_allclose(losses[i], alone_losses[0], rtol=1e-5, atol=1e-7)
 
 
-def test_z_clamp_holds_throughout(small):
-    cfg, params = small
+def test_z_clamp_holds_throughout(tiny):
+    cfg, params = tiny
     problem, loss_fn = _problem(cfg)
     context = {"generator": params}
     v = problem.init(None, context)
@@ -153,8 +161,8 @@ def test_basincma_beats_adam_at_equal_generator_evaluations(small):
     assert all(wins), wins
 
 
-def test_fine_tuning_lowers_the_loss_and_keeps_batch_norm(small):
-    cfg, params = small
+def test_fine_tuning_lowers_the_loss_and_keeps_batch_norm(tiny):
+    cfg, params = tiny
     problem, loss_fn = _problem(cfg)
     context = {"generator": params}
     target = jnp.clip(biggan.generate(cfg, params, jnp.ones((1, 16)), biggan.one_hot(cfg, [3]),
@@ -180,13 +188,13 @@ def test_runner_transform_search_fine_tuning_and_edits(tmp_path):
     from jaxinv.experiments.config_base import pix2latent_config
     from jaxinv.io.images import save_image
 
-    mask = -np.ones((32, 32, 3), np.float32)
-    mask[6:26, 4:24] = 1.0
+    mask = -np.ones((16, 16, 3), np.float32)
+    mask[3:13, 2:12] = 1.0
     save_image(str(tmp_path / "mask.png"), mask)
     np.save(tmp_path / "d.npy", np.ones(16, np.float32))
     c = pix2latent_config("cma_adam")
     c.output_dir, c.progress, c.num_targets, c.steps = str(tmp_path / "run"), False, 1, 3
-    c.builtin.size, c.builtin.channels, c.builtin.style_dim = 32, 64, 16
+    c.builtin.size, c.builtin.channels, c.builtin.style_dim = 16, 64, 16
     c.loss.lpips = 0.0
     c.method.update(dict(outer_steps=2, inner_steps=2, population=4, transform_search=True,
                          transform_steps=2, transform_params=4, transform="mask_box",
@@ -199,8 +207,8 @@ def test_runner_transform_search_fine_tuning_and_edits(tmp_path):
     folder = tmp_path / "run" / "images" / "target_000"
     from PIL import Image
 
-    assert Image.open(folder / "edit.png").size == (64, 32)
-    assert Image.open(folder / "edit_classes.png").size == (96, 32)
+    assert Image.open(folder / "edit.png").size == (32, 16)
+    assert Image.open(folder / "edit_classes.png").size == (48, 16)
     assert (folder / "composite.png").exists()
     # stage 1 (2) + CMA (2) + final Adam (3) + fine-tuning (4) entries
     curve = json.loads((folder / "record.json").read_text())["loss_curve"]
