@@ -85,7 +85,10 @@ def minimize(evaluate: Callable, start, operands, carry, keys, settings: CMASett
     strategy = _strategy(settings.population, start.size)
     es_params = strategy.default_params.replace(std_init=settings.sigma)
     init_key, loop_key = keys
-    es_state = strategy.init(init_key, start, es_params)
+    # evosax's initial state holds weakly typed scalars that its first ``tell`` makes strong;
+    # strong from the start, the outer step compiles once instead of twice.
+    es_state = jax.tree_util.tree_map(lambda a: jax.lax.convert_element_type(a, a.dtype),
+                                      strategy.init(init_key, start, es_params))
     x_shape = jax.ShapeDtypeStruct((settings.population, start.size), start.dtype)
     key_shape = jax.eval_shape(lambda k: jax.random.split(k, settings.eval_keys), loop_key)
     _, members, _ = jax.eval_shape(evaluate, x_shape, operands, carry, key_shape, 0)

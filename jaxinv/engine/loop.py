@@ -68,9 +68,12 @@ class DivergenceError(FloatingPointError):
         super().__init__(f"non-finite loss or gradient: {shown}")
 
 
-def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+def _all_finite(*trees) -> jax.Array:
+    """One reduction over every leaf, concatenated. Combining per-leaf reductions with a chain
+    of ``&`` instead lets XLA duplicate that chain into each fused ``where`` of the guard, which
+    made a scanned step with a few hundred leaves (fine-tuning) compile 4x slower on CPU."""
+    leaves = jax.tree_util.tree_leaves(trees)
+    return jnp.all(jnp.isfinite(jnp.concatenate([jnp.ravel(x) for x in leaves])))
 
 
 def init_state(optimizer: optax.GradientTransformation, variables) -> EngineState:
@@ -95,7 +98,7 @@ def _one_image_steps(objective, variables, opt_state, diverged_at, data, context
         new_vars = optax.apply_updates(variables, updates)
         if project is not None:
             new_vars = project(new_vars, context)
-        ok = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(new_vars) & (diverged_at < 0)
+        ok = _all_finite(loss, grads, new_vars) & (diverged_at < 0)
         keep = lambda new, old: jax.tree_util.tree_map(
             lambda a, b: jnp.where(ok, a, b), new, old)
         diverged_at = jnp.where((diverged_at < 0) & ~ok, t, diverged_at)

@@ -34,6 +34,7 @@ Params pytree (convs HWIO, linears [in, out])::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -224,6 +225,7 @@ def truncated_noise(key, shape, truncation: float):
     return truncation * jax.random.truncated_normal(key, -2.0, 2.0, shape)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_params(cfg: BigGANConfig, key):
     """Random weights (N(0, 1) / sqrt(fan_in), zero biases, unit statistics) for tests and
     benchmarks; real weights come from ``converters/biggan_hf.py``."""

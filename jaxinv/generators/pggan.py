@@ -27,6 +27,7 @@ supported; the converter refuses them with a clear error.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
@@ -124,6 +125,7 @@ def generate(cfg: PGGANConfig, params, z):
     return from_features(cfg, params, features(cfg, params, z, 0), 0)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_params(cfg: PGGANConfig, key):
     """Random weights as the original initialises them (N(0, 1), zero biases)."""
     keys = jax.random.split(key, cfg.num_layers + 1)

@@ -26,6 +26,7 @@ Params pytree (weights raw, equalised-learning-rate scales applied at run time a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import NamedTuple
 
@@ -285,6 +286,7 @@ def random_noise(cfg: StyleGAN2Config, key, batch: int = 1):
     return [jax.random.normal(k, (batch,) + s) for k, s in zip(keys, cfg.noise_shapes)]
 
 
+@functools.partial(jax.jit, static_argnums=0, static_argnames="w_avg_samples")
 def init_params(cfg: StyleGAN2Config, key, w_avg_samples: int = 4096):
     """Random weights with rosinality's initialisation (weights N(0, 1), modulation bias 1,
     other biases and noise strengths 0), fresh noise buffers and ``w_avg`` from the mapping."""
