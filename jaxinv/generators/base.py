@@ -106,7 +106,8 @@ class Generator(NamedTuple):
 
 _REGISTRY = Registry("generator family", {"stylegan2": "jaxinv.generators.stylegan2",
                                            "pggan": "jaxinv.generators.pggan",
-                                           "biggan": "jaxinv.generators.biggan"}, "FAMILY")
+                                           "biggan": "jaxinv.generators.biggan",
+                                           "dcgan": "jaxinv.generators.dcgan"}, "FAMILY")
 register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
 
 
