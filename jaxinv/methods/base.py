@@ -129,5 +129,6 @@ _REGISTRY = Registry("method", {"stylegan2": "jaxinv.methods.baselines",
                                 "sphinx": "jaxinv.methods.sphinx",
                                 "mganprior": "jaxinv.methods.mganprior",
                                 "pmsfc": "jaxinv.methods.pmsfc",
-                                "pix2latent": "jaxinv.methods.pix2latent"}, "METHOD")
+                                "pix2latent": "jaxinv.methods.pix2latent",
+                                "z": "jaxinv.methods.latent"}, "METHOD")
 register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
