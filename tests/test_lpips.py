@@ -102,3 +102,30 @@ def test_masked_lpips():
                   < 0.05 * lpips.distance("alex", p, x, y_left))
     assert np.all(lpips.distance("alex", p, x, y_right, mask)
                   > 2.0 * lpips.distance("alex", p, x, y_right))
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_real_lpips_orders_pairs_as_people_do(net):
+    """With the real ImageNet backbone and the released linear layers: a face is closer to
+    itself slightly blurred or slightly noisy than to another face (the distances are printed
+    for the record: pytest -s)."""
+    from jaxinv.io.images import load_image
+    from jaxinv.ops.degradations import downsample
+
+    torchvision_file = {"alex": "alexnet_imagenet_features.pth",
+                        "vgg": "vgg16_imagenet_features.pth"}[net]
+    p = convert(net, os.path.join(shared_path("fixtures", "lpips_linear_v0.1"), f"{net}.pth"),
+                shared_path("weights", torchvision_file))
+    faces = [load_image(os.path.join(shared_path("data", "faces"), f), 256)
+             for f in ("1.png", "2.png", "3.png")]
+    x = jnp.asarray(np.stack(faces))
+    blurred = jax.image.resize(downsample(2, "area").apply({}, x), x.shape, "linear")
+    noisy = jnp.clip(x + 0.05 * jax.random.normal(jax.random.PRNGKey(0), x.shape), -1, 1)
+    distance = jax.jit(lpips.distance, static_argnums=0)
+    d_blur = np.asarray(distance(net, p, x, blurred))
+    d_noise = np.asarray(distance(net, p, x, noisy))
+    d_other = np.asarray(distance(net, p, x, jnp.roll(x, 1, axis=0)))
+    print(f"LPIPS-{net}: blurred {d_blur.round(3)}, noisy {d_noise.round(3)}, "
+          f"another face {d_other.round(3)}")
+    assert np.all(d_blur < d_other) and np.all(d_noise < d_other)
+    assert np.all(d_blur > 0.005) and np.all(d_other > 0.1)
