@@ -111,6 +111,21 @@ _REGISTRY = Registry("generator family", {"stylegan2": "jaxinv.generators.styleg
 register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
 
 
+def gaussian_z(generate: Callable, latent_dim: Callable) -> tuple[Callable, Callable]:
+    """``(random_images, recovery_targets)`` of a family whose image is ``generate(cfg, params,
+    z [n, latent_dim(cfg)])`` with z ~ N(0, I) (PGGAN, DCGAN); truths are ``{'z': [z_dim]}``."""
+    import jax
+
+    def random_images(cfg, params, key, n: int):
+        return generate(cfg, params, jax.random.normal(key, (n, latent_dim(cfg))))
+
+    def recovery_targets(cfg, params, key, n: int, options: dict):
+        z = jax.random.normal(key, (n, latent_dim(cfg)))
+        return np.asarray(generate(cfg, params, z)), [{"z": np.asarray(z_i)} for z_i in z]
+
+    return random_images, recovery_targets
+
+
 def builtin(family: Family, spec: BuiltinSpec) -> Generator:
     """The seeded random model of ``family``, its RGB layers scaled so images span about
     [-1, 1] (random RGB layers give a std of ~1.5 or more)."""

@@ -184,24 +184,15 @@ def _builtin_config(spec) -> DCGANConfig:
     return DCGANConfig(spec.latent_dim, (spec.channels,) * blocks)
 
 
-def _random_images(cfg: DCGANConfig, params, key, n: int):
-    return generate(cfg, params, jax.random.normal(key, (n, cfg.z_dim)))
-
-
-def _recovery_targets(cfg: DCGANConfig, params, key, n: int, options: dict):
-    """Images from known z ~ N(0, I); truths ``{'z': [z_dim]}``."""
-    z = jax.random.normal(key, (n, cfg.z_dim))
-    return np.asarray(generate(cfg, params, z)), [{"z": np.asarray(z_i)} for z_i in z]
-
-
 def _family():
-    from jaxinv.generators.base import Family, FeatureSplit
+    from jaxinv.generators.base import Family, FeatureSplit, gaussian_z
 
+    random_images, recovery_targets = gaussian_z(generate, lambda cfg: cfg.z_dim)
     return Family(
         name="dcgan", config_class=DCGANConfig, converter="converters/dcgan_torch.py",
         init_params=init_params, param_shapes=param_shapes, size=lambda cfg: cfg.resolution,
         latent_dim=lambda cfg: cfg.z_dim, builtin_config=_builtin_config,
-        random_images=_random_images, recovery_targets=_recovery_targets,
+        random_images=random_images, recovery_targets=recovery_targets,
         rgb_layers=lambda params: [params["to_rgb"]],
         split=FeatureSplit(num_layers=lambda cfg: cfg.num_layers,
                            channels=lambda cfg, k: cfg.channels[k - 1],

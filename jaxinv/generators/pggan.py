@@ -151,26 +151,15 @@ def _builtin_config(spec) -> PGGANConfig:
     return PGGANConfig(spec.size, spec.latent_dim, (spec.channels,) * (log - 1))
 
 
-def _random_images(cfg: PGGANConfig, params, key, n: int):
-    return generate(cfg, params, jax.random.normal(key, (n, cfg.z_dim)))
-
-
-def _recovery_targets(cfg: PGGANConfig, params, key, n: int, options: dict):
-    """Images from known z ~ N(0, I); truths ``{'z': [z_dim]}``."""
-    import numpy as np
-
-    z = jax.random.normal(key, (n, cfg.z_dim))
-    return np.asarray(generate(cfg, params, z)), [{"z": np.asarray(z_i)} for z_i in z]
-
-
 def _family():
-    from jaxinv.generators.base import Family, FeatureSplit
+    from jaxinv.generators.base import Family, FeatureSplit, gaussian_z
 
+    random_images, recovery_targets = gaussian_z(generate, lambda cfg: cfg.z_dim)
     return Family(
         name="pggan", config_class=PGGANConfig, converter="converters/pggan_genforce.py",
         init_params=init_params, param_shapes=param_shapes, size=lambda cfg: cfg.resolution,
         latent_dim=lambda cfg: cfg.z_dim, builtin_config=_builtin_config,
-        random_images=_random_images, recovery_targets=_recovery_targets,
+        random_images=random_images, recovery_targets=recovery_targets,
         rgb_layers=lambda params: [params["to_rgb"]],
         split=FeatureSplit(num_layers=lambda cfg: cfg.num_layers,
                            channels=lambda cfg, k: cfg.layer_channels(k - 1),
