@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinv.engine import regularizers
 from jaxinv.methods.base import Job, Method, MethodSpec, SettingsError
 from jaxinv.methods.problem import Problem
 
@@ -59,7 +60,7 @@ def _render(split, cfg, variables, context, key, step):
 
 
 def _project(clamp: float, variables, context):
-    return dict(variables, z=jnp.clip(variables["z"], -clamp, clamp))
+    return dict(variables, z=regularizers.clamp(variables["z"], -clamp, clamp))
 
 
 def build(generator, settings: Settings, rate: dict) -> Problem:
