@@ -8,9 +8,9 @@ kept on the device, and ``basincma`` BasinCMA on top of both.
 """
 
 from jaxinv.engine.loop import (DivergenceError, EngineState, Objective, Result, check_finite,
-                                optimize)
+                                optimize, stack_results)
 from jaxinv.engine.optimizers import build_optimizer
 from jaxinv.engine.schedules import make_schedule
 
 __all__ = ["DivergenceError", "EngineState", "Objective", "Result", "check_finite", "optimize",
-           "build_optimizer", "make_schedule"]
+           "stack_results", "build_optimizer", "make_schedule"]

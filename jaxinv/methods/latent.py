@@ -80,7 +80,7 @@ def basin_search(settings: Settings, steps: int, chunk: int, objective, variable
                  context, keys, callback=None):
     """BasinCMA for each image of the batch. Loss curve: CMA's best loss per generation, then
     the final Adam steps."""
-    from jaxinv.engine import Result
+    from jaxinv.engine import stack_results
     from jaxinv.engine.basincma import BasinCMASettings, basin_cma
 
     basin = BasinCMASettings(settings.outer_steps, settings.inner_steps, steps,
@@ -89,15 +89,11 @@ def basin_search(settings: Settings, steps: int, chunk: int, objective, variable
     for b in range(len(keys)):
         one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
         r = basin_cma(objective, one(variables), "z", one(data), context, keys[b], basin)
-        rows.append(r)
+        rows.append(r.result._replace(
+            losses=np.concatenate([r.best_fitness, r.result.losses[0]])[None]))
         if callback is not None:
             callback(steps * (b + 1) // len(keys), np.full(len(keys), r.result.losses[0, -1]))
-    return Result(
-        variables=jax.tree_util.tree_map(lambda *a: jnp.concatenate(a),
-                                         *[r.result.variables for r in rows]),
-        losses=np.array([np.concatenate([r.best_fitness, r.result.losses[0]]) for r in rows]),
-        aux={k: np.concatenate([r.result.aux[k] for r in rows]) for k in rows[0].result.aux},
-        diverged_at=np.concatenate([r.result.diverged_at for r in rows]))
+    return stack_results(rows)
 
 
 def _build_method(generator, settings: Settings, job: Job) -> Method:

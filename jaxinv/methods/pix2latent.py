@@ -428,14 +428,11 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
         if m.transform_search:
             found["t"] = d["t"]
             found["brightness"] = d.get("brightness", jnp.float32(1.0))
-        rows.append((found, curve, r.result.aux, r.result.diverged_at[0]))
+        rows.append(engine.Result(jax.tree_util.tree_map(lambda a: a[None], found),
+                                  np.array([curve]), r.result.aux, r.result.diverged_at))
         if callback is not None:
-            callback(plan.steps * (b + 1) // batch, np.array([rows[-1][1][-1]] * batch))
-    return engine.Result(
-        variables=jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[r[0] for r in rows]),
-        losses=np.array([r[1] for r in rows]),
-        aux={k: np.concatenate([r[2][k] for r in rows]) for k in rows[0][2]},
-        diverged_at=np.array([r[3] for r in rows]))
+            callback(plan.steps * (b + 1) // batch, np.array([curve[-1]] * batch))
+    return engine.stack_results(rows)
 
 
 def _image_data(settings: Settings, masks, index: int):
