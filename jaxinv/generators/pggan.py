@@ -154,12 +154,13 @@ def _builtin_config(spec) -> PGGANConfig:
 def _family():
     from jaxinv.generators.base import Family, FeatureSplit, gaussian_z
 
-    random_images, recovery_targets = gaussian_z(generate, lambda cfg: cfg.z_dim)
+    random_images, recovery_targets, latent_error = gaussian_z(generate, lambda cfg: cfg.z_dim)
     return Family(
         name="pggan", config_class=PGGANConfig, converter="converters/pggan_genforce.py",
         init_params=init_params, param_shapes=param_shapes, size=lambda cfg: cfg.resolution,
         latent_dim=lambda cfg: cfg.z_dim, builtin_config=_builtin_config,
         random_images=random_images, recovery_targets=recovery_targets,
+        latent_error=latent_error,
         rgb_layers=lambda params: [params["to_rgb"]],
         split=FeatureSplit(num_layers=lambda cfg: cfg.num_layers,
                            channels=lambda cfg, k: cfg.layer_channels(k - 1),

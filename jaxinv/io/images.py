@@ -8,6 +8,8 @@ Reading policy (:func:`load_image`), applied in this order:
 - Grayscale (``L``, ``I;16``) is replicated to three channels; palette images are expanded.
 - RGBA / LA: the alpha channel is composited over a white background (documented choice: a cut-out
   object on white, as photographs of isolated objects are usually shown), then dropped.
+- ``sample:NAME`` is a photograph an installed package ships (:mod:`jaxinv.io.samples`), cropped
+  to its subject's box first.
 - Non-square images are centre-cropped to a square, then resized to the requested resolution with
   Lanczos filtering (area-correct for downsampling) in float precision.
 
@@ -68,14 +70,20 @@ def _resize(arr: np.ndarray, size: int) -> np.ndarray:
 
 def load_image(path: str, size: int | None = None) -> np.ndarray:
     """Reads ``path`` by the policy above; returns float32 [size, size, 3] in [-1, 1]."""
+    from jaxinv.io import samples
+
+    file, box = path, None
     try:
-        with Image.open(path) as img:
+        if path.startswith(samples.PREFIX):
+            file, box = samples.resolve(path)
+        with Image.open(file) as img:
             img.load()
-            arr = _to_unit_rgb(img, path)
+            arr = _to_unit_rgb(img.crop(box) if box else img, path)
     except ImageError:
         raise
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+    except FileNotFoundError as e:
+        sample = path.startswith(samples.PREFIX)
+        raise ImageError(str(e) if sample else f"{path}: no such file") from None
     except Exception as e:  # Pillow raises UnidentifiedImageError, OSError, SyntaxError, ...
         raise ImageError(f"{path}: cannot be read as an image ({type(e).__name__}: {e})") from None
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -103,7 +111,13 @@ def load_mask(path: str, size: int) -> np.ndarray:
 
 
 def list_images(spec: str) -> list[str]:
-    """Image files named by ``spec``: one file, a folder (its image files, sorted) or a glob."""
+    """Image files named by ``spec``: one file, a folder (its image files, sorted), a glob, or a
+    packaged photograph ``sample:NAME`` (returned as it is; :func:`load_image` reads it)."""
+    from jaxinv.io import samples
+
+    if spec.startswith(samples.PREFIX):
+        samples.resolve(spec)
+        return [spec]
     if os.path.isdir(spec):
         files = [os.path.join(spec, f) for f in sorted(os.listdir(spec))]
         return [f for f in files if f.lower().endswith(EXTENSIONS) and os.path.isfile(f)]

