@@ -2,9 +2,9 @@
 ``--config=configs/dcgan_z.py:basincma`` (pix2latent's search without a class or a transform).
 
 Without ``--config.checkpoint`` it runs on a built-in random 64 px DCGAN and says so; the real
-face generator converts with ``converters/dcgan_torch.py`` (e.g. ``../shared/fixtures/
-dcgan_tutorial/weights.tar``). LPIPS-vgg joins the loss with ``--config.lpips.path=DIR
---config.loss.lpips=1``.
+face generator is ``--config.checkpoint=packaged:dcgan_digiface64`` (or converted with
+``converters/dcgan_torch.py``). The real LPIPS-vgg joins the loss with
+``--config.loss.lpips=1``.
 """
 
 from jaxinv.experiments.config_base import base_config, lr_spec, method_config

