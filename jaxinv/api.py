@@ -27,10 +27,11 @@ from jaxinv.methods.problem import LossWeights
 
 
 def load_generator(source: str = "stylegan2", **builtin) -> generators.Generator:
-    """A converted checkpoint (a directory written by ``converters/``), or, given a family's
+    """A converted checkpoint (a directory written by ``converters/``), a packaged pretrained
+    model (``packaged:NAME``, :mod:`jaxinv.generators.packaged`), or, given a family's
     name, that family's seeded built-in random model; ``builtin`` sets its
     :class:`~jaxinv.generators.BuiltinSpec` fields (size, latent_dim, channels, n_mlp, seed)."""
-    if os.path.isdir(source):
+    if os.path.isdir(source) or source.startswith("packaged:"):
         return generators.load(source)
     if source not in generators.names():
         raise FileNotFoundError(f"{source}: neither a converted checkpoint directory nor a "

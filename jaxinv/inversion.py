@@ -115,6 +115,8 @@ def build_solver(generator: Generator, method: str, settings, job: methods.Job,
                          f"vectors")
     if job.loss.lpips and lpips is None:
         raise ValueError("the LPIPS loss term needs an LPIPS backbone")
+    if job.loss.lpips and operator.image_like:
+        _check_lpips_size(job.loss, degradation, generator.size)
     if job.loss.perceptual and perceptual is None:
         raise ValueError("the perceptual loss term needs a VGG16 backbone")
     context = {**generator.context(), "op": dict(degradation.shared)}
@@ -140,6 +142,23 @@ def prepare(solver: Solver) -> Solver:
     extra, notes = solver.method.prepare(solver.generator, solver.job)
     return solver._replace(context={**solver.context, **extra},
                            notes=solver.notes + tuple(notes))
+
+
+def _check_lpips_size(loss, d: Degradation, size: int) -> None:
+    """Refuses, before compiling, an LPIPS term on measurements too small for its network
+    (e.g. LPIPS-alex on 16 px images: its deeper layers would be empty and the loss NaN)."""
+    from jaxinv.losses import lpips as lpips_lib
+
+    image = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+    measured = jax.eval_shape(
+        lambda x: d.operator.apply({**d.shared, **_per_image(d.per_image, [0])}, x), image)
+    side = measured.shape[1]
+    need = lpips_lib.min_size(loss.lpips_net)
+    if side >= loss.lpips_min_size and min(side, loss.lpips_size) < need:
+        raise ValueError(f"the LPIPS-{loss.lpips_net} loss needs images of at least {need} px "
+                         f"and the {d.operator.name} measurements are {side} px (LPIPS at "
+                         f"{min(side, loss.lpips_size)} px); set loss.lpips_min_size above "
+                         f"{side} to skip LPIPS on them, or loss.lpips = 0")
 
 
 def targets(solver: Solver, images) -> np.ndarray:

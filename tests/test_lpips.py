@@ -129,3 +129,22 @@ def test_real_lpips_orders_pairs_as_people_do(net):
           f"another face {d_other.round(3)}")
     assert np.all(d_blur < d_other) and np.all(d_noise < d_other)
     assert np.all(d_blur > 0.005) and np.all(d_other > 0.1)
+
+
+def test_lpips_on_measurements_too_small_is_refused_before_compiling():
+    """LPIPS-alex's deeper layers are empty below 31 px (its loss would be NaN); an LPIPS term
+    on 16 px super-resolution measurements is refused by name, before anything compiles."""
+    import jaxinv
+
+    assert (lpips.min_size("alex"), lpips.min_size("vgg")) == (31, 16)
+    p = lpips.random_params("alex", jax.random.PRNGKey(0))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (2, 31, 31, 3), minval=-1, maxval=1)
+    assert np.all(np.isfinite(lpips.distance("alex", p, x, x[::-1])))
+    assert np.all(np.isnan(lpips.distance("alex", p, x[:, :30, :30], x[::-1, :30, :30])))
+    gen = jaxinv.load_generator("dcgan", size=64, latent_dim=8, channels=8)
+    job = {"steps": 1, "loss": {"mse": 1.0, "lpips": 1.0, "lpips_net": "alex"}}
+    sr = jaxinv.degradation("downsample", 64, factor=4)
+    with pytest.raises(ValueError, match="LPIPS-alex loss needs images of at least 31 px and "
+                                         "the downsample_x4_area measurements are 16 px"):
+        jaxinv.invert(gen, np.zeros((1, 64, 64, 3), np.float32), "z", job=job,
+                      degradation=sr, lpips=("alex", p))

@@ -17,6 +17,7 @@ mean there instead of the plain mean.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import pickle
@@ -134,6 +135,24 @@ def features(net: str, params, x) -> list:
     _check_net(net)
     x = (x - _SHIFT) / _SCALE
     return BACKBONES[net]().apply({"params": params["backbone"]}, x)
+
+
+@functools.cache
+def min_size(net: str) -> int:
+    """The smallest square image (px) on which every layer of LPIPS-``net`` is non-empty."""
+    _check_net(net)
+    shapes = jax.eval_shape(lambda: random_params(net, jax.random.PRNGKey(0)))
+
+    def fits(side):
+        maps = jax.eval_shape(lambda p, x: features(net, p, x), shapes,
+                              jax.ShapeDtypeStruct((1, side, side, 3), jnp.float32))
+        return all(m.shape[1] > 0 and m.shape[2] > 0 for m in maps)
+
+    low, high = 1, 256  # fits(high); bisect for the smallest side that fits
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(mid) else (mid + 1, high)
+    return high
 
 
 def _normalize(f, eps=1e-10):
