@@ -12,7 +12,9 @@ Keys:
   input: image file, folder, glob or ``sample:NAME`` (a photograph an installed package ships,
     ``jaxinv.io.samples``); '' = recovery targets generated from known latents (``num_targets``
     of them, truncation ``target_truncation``); input_and_generated: both, generated first.
-  output_dir, seed, steps (gradient steps per image; a method with a search says what they
+  output_dir; overwrite: delete the results already in output_dir and start clean (without it,
+    a folder holding another run's results is refused, naming the keys that differ);
+  seed, steps (gradient steps per image; a method with a search says what they
     cover), batch_size, chunk (steps per compiled call), progress.
   method: ``name`` (a name from ``jaxinv.methods.names()``) and that method's own settings, and
     only those: each method documents its keys in its ``Settings`` class (``jaxinv.methods.<m>``;
@@ -75,6 +77,7 @@ def base_config() -> ConfigDict:
     c.num_targets = 4
     c.target_truncation = 0.7
     c.output_dir = "runs/default"
+    c.overwrite = False
     c.seed = 0
     c.steps = 300
     c.batch_size = 4

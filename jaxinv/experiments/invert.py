@@ -20,10 +20,18 @@ block) through the pipeline of :mod:`jaxinv.inversion`, and writes, under
   summary.json                mean / median / quartiles of each metric
   loss_curves.png, report.html
 
-Every file is written atomically. Re-running the same command resumes: images with a
-``record.json`` are skipped, the rest are optimised, and the run-level files are rewritten from
-all records. Unreadable images are reported and skipped; an image whose loss or gradient becomes
-non-finite is reported with the step and gets no output images.
+Every file is written atomically (readable by others, as the umask allows), and the leftovers of
+an interrupted write (``.tmp-*``) are removed by the next run. ``run.json`` records the run's
+identity (:mod:`jaxinv.experiments.run_identity`: the config without cosmetic keys, and digests
+of the weights). Re-running the same run resumes: images with a ``record.json`` are skipped, the
+rest are optimised, and the run-level files are rewritten from all records. A run with another
+identity is refused, naming the keys that differ, unless ``--config.overwrite=True``, which
+deletes the old results first. Unreadable images are reported and skipped; an image whose loss
+or gradient becomes non-finite is reported with the step and gets no output images.
+
+The whole config is validated before anything is compiled or written. Exit status: 0 when
+every image is done, 1 when any diverged or was unreadable (the records are still written; a
+summary line counts them), 2 for a config, file or checkpoint error (one line on stderr).
 
 The runner knows no method and no generator family: both are found through their registries
 (:mod:`jaxinv.methods`, :mod:`jaxinv.generators`) and used through their interfaces.
@@ -40,8 +48,20 @@ import numpy as np
 from absl import app, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file in configs/.",
-                                          lock_config=True)
+from jaxinv.experiments import run_identity
+
+def _config_names() -> list[str]:
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "configs")
+    return sorted(f for f in os.listdir(folder) if f.endswith(".py")) if os.path.isdir(
+        folder) else []
+
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file in configs/ (" + ", ".join(_config_names())
+    + "); override any key with --config.KEY=VALUE (every key is documented in "
+    "jaxinv/experiments/config_base.py, each method's in its Settings class).",
+    lock_config=True)
 
 
 class ConfigError(ValueError):
@@ -61,6 +81,49 @@ def _log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- configuration
+
+# What the runner writes into an output folder (what --config.overwrite=True deletes).
+RUN_OUTPUTS = ("images", "interpolations", "exchanges", "subspaces", "config.json", "run.json",
+               "metrics.json", "metrics.csv", "summary.json", "loss_curves.png", "report.html")
+
+
+def _exists(path: str, key: str, what: str) -> None:
+    if path and not os.path.exists(path):
+        raise ConfigError(f"{key}: {path} does not exist (expected {what})")
+
+
+def validate(config) -> None:
+    """The cheap checks of the whole config, before any weights are read or anything is
+    compiled or written: counts, names and the files it names. Each failure is a ConfigError
+    naming the key and what is allowed."""
+    from jaxinv import methods
+    from jaxinv.ops import degradations
+
+    for key in ("steps", "batch_size", "chunk"):
+        if int(config[key]) <= 0:
+            raise ConfigError(f"config.{key} = {config[key]}: must be a positive integer")
+    if not config.input and int(config.num_targets) <= 0:
+        raise ConfigError(f"config.num_targets = {config.num_targets}: must be positive when "
+                          f"config.input is empty (the targets are generated)")
+    known = degradations.NAMES
+    if config.degradation.name not in known:
+        raise ConfigError(f"config.degradation.name = {config.degradation.name!r}: unknown; "
+                          f"choose one of {', '.join(known)}")
+    try:
+        methods.get(config.method.name)
+    except KeyError as e:
+        raise ConfigError(f"config.method.name: {e.args[0]}") from None
+    if config.checkpoint and not config.checkpoint.startswith("packaged:"):
+        _exists(config.checkpoint, "config.checkpoint", "a directory written by a converter")
+    _exists(config.lpips.path, "config.lpips.path", "an LPIPS directory converted by "
+            "converters/lpips_torch.py")
+    _exists(config.perceptual.path, "config.perceptual.path", "an LPIPS-VGG directory")
+    _exists(config.report.edit_direction, "config.report.edit_direction", "a .npy file")
+    if config.degradation.name == "inpaint" and config.degradation.mask:
+        _listed(config.degradation.mask, "config.degradation.mask")
+    if config.input:
+        _listed(config.input, "config.input")
+
 
 def load_generator(config):
     """The configured :class:`jaxinv.generators.Generator`: ``config.checkpoint`` (a converted
@@ -508,12 +571,49 @@ def _check_reports(config, solver) -> None:
         _load_direction(config.report.edit_direction)
 
 
+def _identity(config, solver) -> dict:
+    """The run's identity: its config and digests of the weights it uses."""
+    from jaxinv.io.checkpoints import tree_checksum
+
+    weights = {"generator": tree_checksum(solver.generator.params)}
+    for what in ("lpips", "perceptual"):
+        if what in solver.context:
+            weights[what] = tree_checksum(solver.context[what])
+    return run_identity.identity(config, weights)
+
+
+def _delete_results(out: str) -> None:
+    """Deletes what the runner wrote into ``out`` (and nothing else that is there)."""
+    import shutil
+
+    for name in RUN_OUTPUTS:
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def _remove_leftovers(out: str) -> None:
+    """Removes the ``.tmp-*`` files and folders an interrupted atomic write left in ``out``."""
+    import shutil
+
+    for folder, dirs, files in os.walk(out):
+        for name in [d for d in dirs if d.startswith(".tmp-")]:
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            dirs.remove(name)
+        for name in files:
+            if name.startswith(".tmp-"):
+                os.remove(os.path.join(folder, name))
+
+
 def run(config) -> list[dict]:
     """Runs (or resumes) an inversion; returns the per-image records."""
     from jaxinv import inversion
     from jaxinv.report.tables import write_json
 
     out = os.path.abspath(config.output_dir)
+    validate(config)
     gen = load_generator(config)
     solver = build_solver(config, gen)
     _check_reports(config, solver)
@@ -521,7 +621,16 @@ def run(config) -> list[dict]:
     targets = transform_targets(config, targets)
     if solver.method.views is not None:  # the known latents describe none of the views
         targets = [t._replace(truth=None) for t in targets]
+    identity = _identity(config, solver)
+    if config.overwrite:
+        _delete_results(out)
+    else:
+        try:
+            run_identity.check(out, identity)
+        except run_identity.DifferentRun as e:
+            raise ConfigError(str(e)) from None
     os.makedirs(out, exist_ok=True)
+    _remove_leftovers(out)
     try:
         solver = inversion.prepare(solver)
     except ValueError as e:
@@ -530,6 +639,7 @@ def run(config) -> list[dict]:
     for note in notes:
         _log(f"NOTE: {note}")
     write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
+    write_json(os.path.join(out, run_identity.FILE), identity)
     records = _load_records(out, targets)
     if records:
         _log(f"resuming: {len(records)} of {len(targets)} images already done in {out}")
@@ -558,16 +668,62 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
     config = _CONFIG.value
     if config is None:
-        raise app.UsageError("--config=configs/<name>.py is required")
+        _log("error: --config=configs/<name>.py is required (see --help)")
+        return 2
+    try:
+        config.output_dir  # the config file is loaded lazily: a missing one fails here
+    except OSError as e:
+        _log(f"error: {_flag_error(e, sys.argv)}")
+        return 2
     from jaxinv.io.checkpoints import CheckpointError
 
     try:
-        run(config)
+        records = run(config)
     except (ConfigError, CheckpointError, FileNotFoundError) as e:
         _log(f"error: {e}")
         return 2
-    return 0
+    counts = {s: sum(r.get("status") == s for r in records)
+              for s in ("ok", "diverged", "unreadable")}
+    _log(f"done {counts['ok']}, diverged {counts['diverged']}, unreadable "
+         f"{counts['unreadable']} of {len(records)} images")
+    return 0 if counts["ok"] == len(records) else 1
+
+
+def _flag_error(error: Exception, argv) -> str:
+    """One line for a command line that cannot be parsed: a missing config file, a key the
+    config does not have (with the suggestion), or a value of the wrong type."""
+    chain, e = [], error
+    while e is not None:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    config_arg = next((a for a in argv if a.startswith("--config=")), "--config")
+    if any(isinstance(e, OSError) and "Failed loading config file" in str(e) for e in chain):
+        return (f"{config_arg}: the config file does not exist or cannot be loaded; the "
+                f"configs are {', '.join(_config_names())}")
+    missing = [e for e in chain if type(e) is KeyError]
+    if missing:
+        key = str(missing[-1].args[0]).strip("'")
+        given = next((a.split("=")[0] for a in argv if a.startswith("--config.")
+                      and a.split("=")[0].endswith("." + key)), f"--config...{key}")
+        hint = next((str(e) for e in chain if "Did you mean" in str(e)), "")
+        suggestion = hint[hint.index("Did you mean"):].split("?")[0] + "?" if hint else ""
+        return (f"{given}: the config has no key {key!r}; {suggestion or 'see'} every key "
+                f"documented in jaxinv/experiments/config_base.py").replace("? every", "? See every")
+    return str(chain[0]).strip().splitlines()[0]
+
+
+def _parse_flags(argv):
+    from absl import flags
+
+    if any(a in ("-h", "--help", "-?", "--helpshort", "--helpfull") for a in argv[1:]):
+        app.usage(shorthelp=True, writeto_stdout=True)
+        sys.exit(0)
+    try:
+        return flags.FLAGS(argv)
+    except Exception as e:  # absl wraps every parse failure differently
+        _log(f"error: {_flag_error(e, argv)}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse_flags)

@@ -7,7 +7,8 @@ what was expected.
 
 A converted checkpoint is a directory ``OUTPUT_DIR`` holding ``params/`` (an orbax checkpoint of
 the params pytree, flattened to ``'a.0.b'`` keys) and ``meta.json`` (the family, its static
-architecture and where it came from).
+architecture, where it came from, and a checksum of every array: loading verifies them, so a
+damaged file is named instead of producing a diverging run).
 """
 
 from __future__ import annotations
@@ -134,6 +135,28 @@ def unflatten_tree(flat: Mapping[str, Any]) -> Any:
     return listify(root)
 
 
+def array_checksum(array) -> str:
+    """A digest of an array's dtype, shape and bytes (blake2b, 128 bits, hex)."""
+    import hashlib
+
+    a = np.ascontiguousarray(np.asarray(array))
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def tree_checksum(tree: Any) -> str:
+    """One digest of every array of a params pytree (keys, dtypes, shapes and bytes)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for key, array in sorted(flatten_tree(tree).items()):
+        h.update(key.encode())
+        h.update(array_checksum(array).encode())
+    return h.hexdigest()
+
+
 def _write_orbax(path: str, flat: dict[str, np.ndarray]) -> None:
     import orbax.checkpoint as ocp
 
@@ -151,9 +174,14 @@ def save_params(directory: str, params: Any, meta: Mapping[str, Any]) -> None:
     directory = os.path.abspath(directory)
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
+    from jaxinv.io.images import default_mode
+
     staging = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(directory) + "-", dir=parent)
     try:
-        _write_orbax(os.path.join(staging, "params"), flatten_tree(params))
+        os.chmod(staging, default_mode(directory=True))  # mkdtemp makes it owner-only
+        flat = flatten_tree(params)
+        _write_orbax(os.path.join(staging, "params"), flat)
+        meta = {**meta, "checksums": {k: array_checksum(v) for k, v in flat.items()}}
         with open(os.path.join(staging, "meta.json"), "w") as f:
             json.dump(dict(meta), f, indent=1, sort_keys=True)
         if os.path.exists(directory):
@@ -216,4 +244,15 @@ def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
     except Exception as e:
         raise CheckpointError(
             f"{params_path}: cannot restore the orbax params ({type(e).__name__}: {e})") from None
-    return unflatten_tree({k: np.asarray(v) for k, v in flat.items()}), meta
+    flat = {k: np.asarray(v) for k, v in flat.items()}
+    expected = meta.get("checksums")
+    if expected is not None:
+        for key in sorted(set(expected) | set(flat)):
+            if key not in flat or key not in expected:
+                raise CheckpointError(f"{params_path}: array {key} is "
+                                      f"{'missing' if key not in flat else 'not in meta.json'}"
+                                      f"; the checkpoint is damaged")
+            if array_checksum(flat[key]) != expected[key]:
+                raise CheckpointError(f"{params_path}: array {key} does not match its checksum "
+                                      f"in meta.json; the file is damaged (convert it again)")
+    return unflatten_tree(flat), meta

@@ -134,12 +134,20 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.round((np.clip(np.asarray(x, np.float32), -1, 1) + 1) * 127.5).astype(np.uint8)
 
 
+def default_mode(directory: bool = False) -> int:
+    """The mode ``open`` or ``mkdir`` would give a new file or folder under the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
+        os.fchmod(fd, default_mode())  # mkstemp makes it private to the owner
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

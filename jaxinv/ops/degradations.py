@@ -100,6 +100,10 @@ def add_gaussian_noise(key, y, std: float):
     return y + std * jax.random.normal(key, y.shape, y.dtype)
 
 
+# The degradations a config may name (brightness is a colour transform methods search).
+NAMES = ("identity", "grayscale", "downsample", "inpaint", "compressed_sensing")
+
+
 def build(name: str, **kwargs) -> Operator:
     """Operator by config name: identity, grayscale, downsample, inpaint, compressed_sensing,
     brightness."""
