@@ -1,5 +1,6 @@
 """Z inversion of a DCGAN (the PyTorch tutorial's layout) by Adam, or by BasinCMA with
-``--config=configs/dcgan_z.py:basincma`` (pix2latent's search without a class or a transform).
+``--config=configs/dcgan_z.py:basincma`` (pix2latent's search without a class or a transform), or
+its baselines ``:cma`` and ``:cma_adam``.
 
 Without ``--config.checkpoint`` it runs on a built-in random 64 px DCGAN and says so; the real
 face generator is ``--config.checkpoint=packaged:dcgan_digiface64`` (or converted with

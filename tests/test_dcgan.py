@@ -141,3 +141,11 @@ def test_z_inversion_by_adam_and_by_basincma_on_a_dcgan():
                                                  "clamp": 1.0}, job=jaxinv.Job(steps=10))
     assert basin.losses.shape == (1, 3 + 10) and float(np.abs(basin.latents["z"]).max()) <= 1.0
     assert basin.losses[0, -1] <= basin.losses[0, 0]
+    # pix2latent's baselines without a class: CMA alone (no gradient step), CMA then Adam
+    cma = jaxinv.invert(gen, images[:1], "z", {"search": "cma", "outer_steps": 3,
+                                               "population": 6}, job=jaxinv.Job(steps=10))
+    assert cma.losses.shape == (1, 3) and cma.losses[0, -1] <= cma.losses[0, 0]
+    cma_adam = jaxinv.invert(gen, images[:1], "z", {"search": "cma_adam", "outer_steps": 3,
+                                                    "population": 6}, job=jaxinv.Job(steps=10))
+    assert cma_adam.losses.shape == (1, 3 + 10)
+    assert cma_adam.losses[0, -1] < cma_adam.losses[0, 2]  # Adam improves on CMA's best

@@ -1,7 +1,8 @@
 """Z inversion of an unconditional generator whose image is a function of one z (DCGAN, PGGAN):
-find z with G(z) close to the target, by Adam from one start, or by BasinCMA (pix2latent's
-search: CMA-ES over z outside, a few Adam steps on every member inside, then Adam from the
-best; here without a class or a transform, so it applies to any such family).
+find z with G(z) close to the target, by Adam (or ``config.optimizer``, e.g. L-BFGS) from one
+start, or by BasinCMA (pix2latent's search: CMA-ES over z outside, a few Adam steps on every
+member inside, then Adam from the best; here without a class or a transform, so it applies to
+any such family), or by pix2latent's CMA baselines: plain CMA-ES, and CMA-ES then Adam.
 
 Variables for one image: ``z`` [z_dim]. The image is the family's split run from layer 0
 (``from_features(features(z, 0), 0)``), so no family is named here. Roles: ``latent`` -> z
@@ -21,7 +22,7 @@ from jaxinv.engine import regularizers
 from jaxinv.methods.base import Job, Method, MethodSpec, SettingsError
 from jaxinv.methods.problem import Problem
 
-SEARCHES = ("adam", "basincma")
+SEARCHES = ("adam", "basincma", "cma", "cma_adam")
 STARTS = ("zero", "random")
 
 
@@ -29,10 +30,11 @@ STARTS = ("zero", "random")
 class Settings:
     """The ``z`` method's settings (``config.method``).
 
-    search: 'adam' (``config.steps`` steps from the start) or 'basincma' (``outer_steps`` CMA
-    generations of ``population`` members (0 = pycma's 4 + 3 ln d), each refined by
-    ``inner_steps`` Adam steps, CMA's initial step ``sigma``; then ``config.steps`` Adam steps
-    from the best member). start: 'random' (a draw from N(0, I) per image) or 'zero' (the
+    search: 'adam' (``config.steps`` steps of ``config.optimizer`` from the start), 'basincma'
+    (``outer_steps`` CMA generations of ``population`` members (0 = pycma's 4 + 3 ln d), each
+    refined by ``inner_steps`` Adam steps, CMA's initial step ``sigma``; then ``config.steps``
+    Adam steps from the best member), 'cma' (the CMA generations alone, no gradient) or
+    'cma_adam' (the CMA generations, then ``config.steps`` Adam steps from the best). start: 'random' (a draw from N(0, I) per image) or 'zero' (the
     mean; a stationary point of a ReLU generator whose first block has no bias, as a random
     DCGAN's).
     clamp: > 0 projects z onto [-clamp, clamp] after every step (pix2latent clamps to 2).
@@ -78,13 +80,15 @@ def build(generator, settings: Settings, rate: dict) -> Problem:
 
 def basin_search(settings: Settings, steps: int, chunk: int, objective, variables, data,
                  context, keys, callback=None):
-    """BasinCMA for each image of the batch. Loss curve: CMA's best loss per generation, then
-    the final Adam steps."""
+    """BasinCMA (or plain CMA, CMA then Adam) for each image of the batch. Loss curve: CMA's
+    best loss per generation, then the final Adam steps."""
     from jaxinv.engine import stack_results
     from jaxinv.engine.basincma import BasinCMASettings, basin_cma
 
-    basin = BasinCMASettings(settings.outer_steps, settings.inner_steps, steps,
-                             settings.population, settings.sigma, chunk)
+    inner = settings.inner_steps if settings.search == "basincma" else 0
+    final = 0 if settings.search == "cma" else steps
+    basin = BasinCMASettings(settings.outer_steps, inner, final, settings.population,
+                             settings.sigma, chunk)
     rows = []
     for b in range(len(keys)):
         one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
@@ -105,8 +109,8 @@ def _build_method(generator, settings: Settings, job: Job) -> Method:
     if settings.start not in STARTS:
         raise SettingsError(f"method.start: {settings.start!r}; choose one of {STARTS}")
     problem = build(generator, settings, job.rate("latent", 0.05))
-    search = (functools.partial(basin_search, settings, job.steps, job.chunk)
-              if settings.search == "basincma" else None)
+    search = (None if settings.search == "adam"
+              else functools.partial(basin_search, settings, job.steps, job.chunk))
     return Method(problem=problem, search=search)
 
 
