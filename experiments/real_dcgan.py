@@ -15,13 +15,15 @@ Arms (every arm sees the same images; losses are MSE + LPIPS-alex unless the arm
 Metrics against the ground truth image: PSNR, SSIM and LPIPS-alex (the loss's network, so the
 LPIPS column favours the arms whose loss has it), median and quartiles per image set. The table
 goes to ``table.md`` and ``table.json`` under ``--out``; each arm's reconstructions to
-``<arm>.png`` there.
+``<arm>.png`` there. Re-running with the same arguments skips the arms already in
+``table.json`` (``--tasks`` picks which tasks run).
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import sys
 import time
@@ -125,10 +127,17 @@ def main(argv=None) -> int:
     names = [s for s, x in sets.items() for _ in range(len(x))]
     images = np.concatenate(list(sets.values()))
     os.makedirs(args.out, exist_ok=True)
+    table = os.path.join(args.out, "table.json")
     rows = []
+    if os.path.exists(table):  # resume: keep the arms already measured with the same settings
+        with open(table) as f:
+            done = json.load(f)
+        same = {k: v for k, v in done["args"].items() if k not in ("tasks", "out")} == {
+            k: v for k, v in vars(args).items() if k not in ("tasks", "out")}
+        rows = done["rows"] if same else []
     wanted = args.tasks.split(",")
     for task, arm, method, settings, extra in _arms(args):
-        if task not in wanted:
+        if task not in wanted or any(r["task"] == task and r["arm"] == arm for r in rows):
             continue
         out, seconds = run_arm(args, gen, lpips, images, task, method, settings, extra)
         final = np.asarray(out.reconstructions)
@@ -146,7 +155,7 @@ def main(argv=None) -> int:
             print(f"{task:20s} {arm:38s} {s:12s} " + "  ".join(
                 f"{m} {row[m]['median']:.3f} [{row[m]['q1']:.3f}, {row[m]['q3']:.3f}]"
                 for m in ("psnr", "ssim", "lpips")) + f"  ({seconds:.0f} s)", flush=True)
-        write_json(os.path.join(args.out, "table.json"), {"args": vars(args), "rows": rows})
+        write_json(table, {"args": vars(args), "rows": rows})
     lines = ["| task | arm | images | PSNR | SSIM | LPIPS-alex | s |", "|---|---|---|---|---|---|---:|"]
     for r in rows:
         cells = [f"{r[m]['median']:.{2 if m == 'psnr' else 3}f} "
