@@ -250,7 +250,7 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
 
     problem, context = solver.method.problem, solver.context
     keys = image_keys(solver, indices)
-    variables = jax.vmap(lambda k: problem.init(k, context))(keys)
+    variables = _init_batch(keys, context, init=problem.init)
     data = batch_data(solver, y, op_data, indices)
     search = solver.method.search or functools.partial(_optimize, solver.job)
     with compile_timer() as compiling:
@@ -262,7 +262,7 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
         final = final[:, 0]
     if solver.method.finish is not None:
         final = solver.method.finish(final, result.variables, data)
-    latents = jax.vmap(lambda v: problem.latents(v, context))(result.variables)
+    latents = _latents_batch(result.variables, context, latents=problem.latents)
     return Solved(result, np.asarray(final), latents, data, max(seconds - sum(compiling), 0.0),
                   sum(compiling))
 
@@ -270,6 +270,16 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
 def _optimize(job, objective, variables, data, context, keys, callback):
     return engine.optimize(objective, variables, data, context, keys, job.steps,
                            chunk=job.chunk, callback=callback)
+
+
+@functools.partial(jax.jit, static_argnames=("init",))
+def _init_batch(keys, context, *, init):
+    return jax.vmap(lambda k: init(k, context))(keys)
+
+
+@functools.partial(jax.jit, static_argnames=("latents",))
+def _latents_batch(variables, context, *, latents):
+    return jax.vmap(lambda v: latents(v, context))(variables)
 
 
 @functools.partial(jax.jit, static_argnames=("render", "step"))
@@ -310,5 +320,6 @@ def edit(solver: Solver, variables, direction, alphas):
 
 
 def unbatch(tree: Any, b: int):
-    """Image ``b`` of a batched pytree."""
-    return jax.tree_util.tree_map(lambda a: a[b], tree)
+    """Image ``b`` of a batched pytree (as numpy arrays: indexing device arrays one leaf at a
+    time would compile one slicing program per shape)."""
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[b], tree)

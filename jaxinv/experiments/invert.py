@@ -110,7 +110,7 @@ def validate(config) -> None:
         raise ConfigError(f"config.degradation.name = {config.degradation.name!r}: unknown; "
                           f"choose one of {', '.join(known)}")
     try:
-        methods.get(config.method.name)
+        methods.get(config.method["name"])
     except KeyError as e:
         raise ConfigError(f"config.method.name: {e.args[0]}") from None
     if config.checkpoint and not config.checkpoint.startswith("packaged:"):

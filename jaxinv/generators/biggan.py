@@ -229,14 +229,19 @@ def truncated_noise(key, shape, truncation: float):
 def init_params(cfg: BigGANConfig, key):
     """Random weights (N(0, 1) / sqrt(fan_in), zero biases, unit statistics) for tests and
     benchmarks; real weights come from ``converters/biggan_hf.py``."""
-    keys = iter(jax.random.split(key, 8 + 16 * len(cfg.layers)))
+    from jaxinv.pytrees import from_one_normal_draw
+
+    return from_one_normal_draw(key, functools.partial(_random_params, cfg))
+
+
+def _random_params(cfg: BigGANConfig, normal):
     ch, cond = cfg.channel_width, cfg.cond_dim
 
     def dense(cin, cout):
-        return jax.random.normal(next(keys), (cin, cout)) / math.sqrt(cin)
+        return normal((cin, cout)) / math.sqrt(cin)
 
     def conv(k, cin, cout):
-        return {"weight": jax.random.normal(next(keys), (k, k, cin, cout)) / math.sqrt(
+        return {"weight": normal((k, k, cin, cout)) / math.sqrt(
             cin * k * k), "bias": jnp.zeros((cout,))}
 
     def bn(c):
@@ -252,7 +257,7 @@ def init_params(cfg: BigGANConfig, key):
                        "bn_3": bn(mid), "conv_3": conv(1, mid, cout)})
     c_att = ch * cfg.layers[min(cfg.attention_layer_position, len(cfg.layers) - 1)][1]
     params = {
-        "embeddings": jax.random.normal(next(keys), (cfg.num_classes, cfg.z_dim)) * 0.1,
+        "embeddings": normal((cfg.num_classes, cfg.z_dim)) * 0.1,
         "gen_z": {"weight": dense(cond, 4 * 4 * 16 * ch), "bias": jnp.zeros((4 * 4 * 16 * ch,))},
         "blocks": blocks,
         "bn": {"means": jnp.zeros((cfg.n_stats, ch)), "vars": jnp.ones((cfg.n_stats, ch)),
@@ -276,6 +281,7 @@ def _builtin_config(spec) -> BigGANConfig:
     return BigGANConfig.small(spec.size, max(4, spec.channels // 16), spec.latent_dim)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3))
 def _random_images(cfg: BigGANConfig, params, key, n: int):
     classes = jax.random.randint(key, (n,), 0, cfg.num_classes)
     return generate(cfg, params, jax.random.normal(key, (n, cfg.z_dim)), one_hot(cfg, classes),
@@ -290,8 +296,8 @@ def _recovery_targets(cfg: BigGANConfig, params, key, n: int, options: dict):
     t = options.get("truncation", 1.0)
     z = truncated_noise(key, (n, cfg.z_dim), t)
     classes = one_hot(cfg, [options.get("class_index", 0)] * n)
-    return (np.asarray(generate(cfg, params, z, classes, t)),
-            [{"z": np.asarray(z_i)} for z_i in z])
+    images = jax.jit(generate, static_argnums=(0, 4))(cfg, params, z, classes, t)
+    return np.asarray(images), [{"z": np.asarray(z_i)} for z_i in z]
 
 
 def _family():

@@ -113,17 +113,21 @@ def init_params(cfg: DCGANConfig, key):
     each output pixel sees 2x2 taps per input channel), so activations keep their scale; batch
     norm with unit scale, zero bias and running statistics (0, 1). (The tutorial's N(0, 0.02) is
     a training initialisation; with frozen running statistics it makes near-constant images.)"""
-    keys = jax.random.split(key, cfg.num_layers + 1)
-    blocks, cin = [], cfg.z_dim
-    for i, cout in enumerate(cfg.channels):
-        fan_in = cin * (KERNEL * KERNEL if i == 0 else 4)
-        blocks.append({"weight": jax.random.normal(keys[i], (KERNEL, KERNEL, cin, cout))
-                       * math.sqrt(2.0 / fan_in),
-                       "bn": {"scale": jnp.ones((cout,)), "bias": jnp.zeros((cout,)),
-                              "mean": jnp.zeros((cout,)), "var": jnp.ones((cout,))}})
-        cin = cout
-    rgb = jax.random.normal(keys[-1], (KERNEL, KERNEL, cin, cfg.out_channels)) / math.sqrt(4 * cin)
-    return {"blocks": blocks, "to_rgb": {"weight": rgb}}
+    from jaxinv.pytrees import from_one_normal_draw
+
+    def build(normal):
+        blocks, cin = [], cfg.z_dim
+        for i, cout in enumerate(cfg.channels):
+            fan_in = cin * (KERNEL * KERNEL if i == 0 else 4)
+            blocks.append({"weight": normal((KERNEL, KERNEL, cin, cout))
+                           * math.sqrt(2.0 / fan_in),
+                           "bn": {"scale": jnp.ones((cout,)), "bias": jnp.zeros((cout,)),
+                                  "mean": jnp.zeros((cout,)), "var": jnp.ones((cout,))}})
+            cin = cout
+        rgb = normal((KERNEL, KERNEL, cin, cfg.out_channels)) / math.sqrt(4 * cin)
+        return {"blocks": blocks, "to_rgb": {"weight": rgb}}
+
+    return from_one_normal_draw(key, build)
 
 
 def param_shapes(cfg: DCGANConfig):

@@ -128,17 +128,19 @@ def generate(cfg: PGGANConfig, params, z):
 @functools.partial(jax.jit, static_argnums=0)
 def init_params(cfg: PGGANConfig, key):
     """Random weights as the original initialises them (N(0, 1), zero biases)."""
-    keys = jax.random.split(key, cfg.num_layers + 1)
-    layers, cin = [], cfg.z_dim
-    for k in range(cfg.num_layers):
-        size = 4 if k == 0 else 3
-        cout = cfg.layer_channels(k)
-        layers.append({"weight": jax.random.normal(keys[k], (size, size, cin, cout)),
-                       "bias": jnp.zeros((cout,))})
-        cin = cout
-    return {"layers": layers,
-            "to_rgb": {"weight": jax.random.normal(keys[-1], (1, 1, cin, 3)),
-                       "bias": jnp.zeros((3,))}}
+    from jaxinv.pytrees import from_one_normal_draw
+
+    def build(normal):
+        layers, cin = [], cfg.z_dim
+        for k in range(cfg.num_layers):
+            cout = cfg.layer_channels(k)
+            layers.append({"weight": normal((4 if k == 0 else 3,) * 2 + (cin, cout)),
+                           "bias": jnp.zeros((cout,))})
+            cin = cout
+        return {"layers": layers,
+                "to_rgb": {"weight": normal((1, 1, cin, 3)), "bias": jnp.zeros((3,))}}
+
+    return from_one_normal_draw(key, build)
 
 
 def param_shapes(cfg: PGGANConfig):

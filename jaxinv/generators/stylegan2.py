@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxinv.pytrees import from_one_normal_draw
+
 _BLUR = (1.0, 3.0, 3.0, 1.0)
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -282,17 +284,19 @@ def generate(cfg: StyleGAN2Config, params, z, noise=None, truncation: float = 1.
 
 def random_noise(cfg: StyleGAN2Config, key, batch: int = 1):
     """Fresh N(0, 1) noise maps [batch, H_k, W_k, 1], one per layer."""
-    keys = jax.random.split(key, cfg.num_layers)
-    return [jax.random.normal(k, (batch,) + s) for k, s in zip(keys, cfg.noise_shapes)]
+    return from_one_normal_draw(key, lambda normal: [normal((batch,) + s)
+                                                     for s in cfg.noise_shapes])
 
 
 @functools.partial(jax.jit, static_argnums=0, static_argnames="w_avg_samples")
 def init_params(cfg: StyleGAN2Config, key, w_avg_samples: int = 4096):
     """Random weights with rosinality's initialisation (weights N(0, 1), modulation bias 1,
     other biases and noise strengths 0), fresh noise buffers and ``w_avg`` from the mapping."""
+    return from_one_normal_draw(key, functools.partial(_random_params, cfg, w_avg_samples))
+
+
+def _random_params(cfg: StyleGAN2Config, w_avg_samples: int, normal):
     d = cfg.style_dim
-    keys = iter(jax.random.split(key, 4 * cfg.num_layers + cfg.n_mlp + 8))
-    normal = lambda shape: jax.random.normal(next(keys), shape)
     params = {
         "mapping": [{"w": normal((d, d)) / cfg.lr_mlp, "b": jnp.zeros((d,))}
                     for _ in range(cfg.n_mlp)],
@@ -309,7 +313,7 @@ def init_params(cfg: StyleGAN2Config, key, w_avg_samples: int = 4096):
             to_rgbs.append({"weight": normal((1, 1, cout, 3)), "mod_w": normal((d, cout)),
                             "mod_b": jnp.ones((cout,)), "bias": jnp.zeros((3,))})
     params["convs"], params["to_rgbs"] = convs, to_rgbs
-    params["noise"] = [n[0] for n in random_noise(cfg, next(keys))]
+    params["noise"] = [normal(s) for s in cfg.noise_shapes]
     params["w_avg"] = jnp.zeros((d,))
     params["w_avg"] = jnp.mean(mapping(cfg, params, normal((w_avg_samples, d))), axis=0)
     return params
@@ -343,17 +347,23 @@ def _builtin_config(spec) -> StyleGAN2Config:
     return StyleGAN2Config(spec.size, spec.latent_dim, spec.n_mlp, (spec.channels,) * (log - 1))
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3))
 def _random_images(cfg: StyleGAN2Config, params, key, n: int):
     return generate(cfg, params, jax.random.normal(key, (n, cfg.style_dim)))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _known_targets(cfg: StyleGAN2Config, params, key, n: int, truncation):
+    z = jax.random.normal(key, (n, cfg.style_dim))
+    ws = broadcast_w(cfg, truncate(mapping(cfg, params, z), params["w_avg"], truncation))
+    return synthesis(cfg, params, ws), ws
 
 
 def _recovery_targets(cfg: StyleGAN2Config, params, key, n: int, options: dict):
     """Images from known W (truncated towards ``w_avg`` by ``options['truncation']``); truths
     ``{'wplus': [N_l, D]}``."""
-    z = jax.random.normal(key, (n, cfg.style_dim))
-    w = truncate(mapping(cfg, params, z), params["w_avg"], options.get("truncation", 1.0))
-    ws = broadcast_w(cfg, w)
-    return np.asarray(synthesis(cfg, params, ws)), [{"wplus": np.asarray(w_i)} for w_i in ws]
+    images, ws = _known_targets(cfg, params, key, n, options.get("truncation", 1.0))
+    return np.asarray(images), [{"wplus": np.asarray(w_i)} for w_i in ws]
 
 
 def _context(cfg: StyleGAN2Config, params) -> dict:

@@ -53,6 +53,7 @@ import jax.numpy as jnp
 from jaxinv.generators import stylegan2
 from jaxinv.methods.base import Job, Method, MethodSpec
 from jaxinv.methods.problem import REPRESENTATIVE_KEY, Problem
+from jaxinv.pytrees import from_one_draw, from_one_normal_draw
 
 
 class Preset(NamedTuple):
@@ -102,27 +103,29 @@ def learning_rates(preset: Preset, attribute: bool = False) -> dict:
     return rates
 
 
-def _linear_init(key, shape_in, shape_out, lead=()):
+def _linear_init(draws, shape_in, shape_out, lead=()):
     """PyTorch nn.Linear's default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias."""
     bound = 1.0 / math.sqrt(shape_in)
-    kw, kb = jax.random.split(key)
-    return {"w": jax.random.uniform(kw, lead + (shape_in, shape_out), minval=-bound, maxval=bound),
-            "b": jax.random.uniform(kb, lead + (shape_out,), minval=-bound, maxval=bound)}
+    return {"w": draws.uniform(lead + (shape_in, shape_out), -bound, bound),
+            "b": draws.uniform(lead + (shape_out,), -bound, bound)}
 
 
 def init_style_head(preset: Preset, key, n_latent: int, d: int) -> dict:
     """P_s params: ``enc`` list of {'w': [in, out], 'b'}; ``dec`` list of {'w': [N_l, in, out],
     'b': [N_l, out]}."""
     enc, dec = _dims(preset.encoder, d), _dims(preset.decoder, d)
-    keys = iter(jax.random.split(key, len(enc) + len(dec)))
-    params, width = {"enc": [], "dec": []}, d
-    for size, _ in enc:
-        params["enc"].append(_linear_init(next(keys), width, size))
-        width = size
-    for size, _ in dec:
-        params["dec"].append(_linear_init(next(keys), width, size, (n_latent,)))
-        width = size
-    return params
+
+    def build(draws):
+        params, width = {"enc": [], "dec": []}, d
+        for size, _ in enc:
+            params["enc"].append(_linear_init(draws, width, size))
+            width = size
+        for size, _ in dec:
+            params["dec"].append(_linear_init(draws, width, size, (n_latent,)))
+            width = size
+        return params
+
+    return from_one_draw(key, build)
 
 
 def style_head(preset: Preset, params, z, d: int):
@@ -146,9 +149,9 @@ def init_content_head(preset: Preset, key, c4: int) -> dict:
     """P_c params: equalised-lr 1x1 conv weights ``w`` [in, out] (N(0, 1), no bias) and the
     activation biases ``b`` (zeros) after every hidden conv."""
     widths = (content_channels(preset, c4),) + tuple(preset.content_hidden) + (c4,)
-    keys = jax.random.split(key, len(widths) - 1)
-    return {"w": [jax.random.normal(k, (a, b)) for k, a, b in zip(keys, widths[:-1], widths[1:])],
-            "b": [jnp.zeros((c,)) for c in preset.content_hidden]}
+    weights = from_one_normal_draw(
+        key, lambda normal: [normal((a, b)) for a, b in zip(widths[:-1], widths[1:])])
+    return {"w": weights, "b": [jnp.zeros((c,)) for c in preset.content_hidden]}
 
 
 def content_head(params, s):

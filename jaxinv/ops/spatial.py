@@ -9,6 +9,8 @@ are zero. The operator is linear in x; its adjoint comes from ``jax.linear_trans
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -94,6 +96,7 @@ def spatial_transform() -> Operator:
     return Operator("spatial_transform", apply, adjoint)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
 def geometric_shift(x, rotate_degrees: float = 0.0, scale: float = 1.0,
                     translate_px: float = 0.0, reference_size: int = 1024):
     """SPHInX's out-of-distribution shifts of images x [B, H, W, C]: scale about the centre,
