@@ -112,7 +112,7 @@ def validate(config) -> None:
     try:
         methods.get(config.method["name"])
     except KeyError as e:
-        raise ConfigError(f"config.method.name: {e.args[0]}") from None
+        raise ConfigError(f"config.method: {e.args[0]}") from None
     if config.checkpoint and not config.checkpoint.startswith("packaged:"):
         _exists(config.checkpoint, "config.checkpoint", "a directory written by a converter")
     _exists(config.lpips.path, "config.lpips.path", "an LPIPS directory converted by "
