@@ -45,6 +45,16 @@ def convert_fixture_lpips(out, net: str) -> str:
     return str(out)
 
 
+def with_overrides(config, overrides: dict):
+    """``config`` with each dotted key of ``overrides`` (e.g. ``'lr.latent.lr'``) set."""
+    for key, value in overrides.items():
+        node = config
+        for part in key.split(".")[:-1]:
+            node = node[part]
+        node[key.split(".")[-1]] = value
+    return config
+
+
 def nhwc(a):
     return np.transpose(np.asarray(a), (0, 2, 3, 1))
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, convert_fixture_lpips, shared_path
+from conftest import ROOT, convert_fixture_lpips, shared_path, with_overrides
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import base_config, method_config
 from configs.default import get_config as get_default_config
@@ -28,13 +28,7 @@ def _tiny_config(out, **overrides):
     c.steps = 10
     c.num_targets = 2
     c.batch_size = 2
-    for key, value in overrides.items():
-        node = c
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node[p]
-        node[parts[-1]] = value
-    return c
+    return with_overrides(c, overrides)
 
 
 def _cli(args, config="stylegan2_recovery.py"):

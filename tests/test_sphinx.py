@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import shared_path, with_overrides
 from jaxinv import engine, ops
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import sphinx_config
@@ -109,12 +109,7 @@ def _tiny_sphinx(out, **overrides):
     c.steps, c.num_targets, c.batch_size, c.progress = 30, 2, 2, False
     c.loss.lpips = 0.0
     c.report.robustness_samples = 2
-    for key, value in overrides.items():
-        node = c
-        for part in key.split(".")[:-1]:
-            node = node[part]
-        node[key.split(".")[-1]] = value
-    return c
+    return with_overrides(c, overrides)
 
 
 def test_runner_denoising_compressed_and_shift(tmp_path):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, with_overrides
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import base_config
 from jaxinv.io.checkpoints import CheckpointError, load_params, save_params
@@ -22,12 +22,7 @@ def _tiny(out, **overrides):
     c.output_dir = str(out)
     c.builtin.size, c.builtin.channels, c.builtin.style_dim, c.builtin.n_mlp = 16, 16, 32, 2
     c.progress, c.steps, c.num_targets, c.batch_size = False, 6, 2, 2
-    for key, value in overrides.items():
-        node = c
-        for part in key.split(".")[:-1]:
-            node = node[part]
-        node[key.split(".")[-1]] = value
-    return c
+    return with_overrides(c, overrides)
 
 
 def _stamps(out):
