@@ -6,7 +6,8 @@ batch, inside the engine's compiled ``lax.scan``.
     python benchmarks/inversion_step.py [--sizes 256 1024] [--batches 1 8] [--steps 5]
         [--out benchmarks/inversion_step.json]
 
-Prints a table and writes JSON (device, versions, compile seconds, steps/s, images/s).
+Prints a table and writes JSON (device, versions, compile seconds, steps/s, images/s, and the
+compiled program's memory in MB: arguments, outputs and temporaries).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+from compiled_costs import compile_with_costs
 from jaxinv import engine, ops
 from jaxinv.generators import stylegan2 as sg
 from jaxinv.losses import lpips
@@ -47,15 +49,15 @@ def bench(size: int, batch: int, loss: str, steps: int) -> dict:
     data = {"target": targets, "op": {}}
     run = functools.partial(engine.loop.run_chunk,
                             objective=engine.Objective(loss_fn, optimizer), num_steps=steps)
-    t0 = time.perf_counter()
-    compiled = jax.jit(run).lower(state, data, context, keys, jnp.int32(0)).compile()
-    compile_s = time.perf_counter() - t0
+    compiled, costs = compile_with_costs(jax.jit(run), state, data, context, keys,
+                                         jnp.int32(0))
     t0 = time.perf_counter()
     out = compiled(state, data, context, keys, jnp.int32(0))
     jax.block_until_ready(out)
     seconds = time.perf_counter() - t0
     return {"size": size, "batch": batch, "loss": loss, "steps": steps,
-            "compile_s": round(compile_s, 2), "seconds": round(seconds, 3),
+            "compile_s": round(costs["compile_s"], 2), "seconds": round(seconds, 3),
+            "jax_mb": costs["jax_mb"],
             "steps_per_s": round(steps / seconds, 4),
             "images_per_s": round(steps * batch / seconds, 4)}
 
@@ -75,14 +77,15 @@ def main():
             "machine": platform.machine()}
     rows = []
     print(f"{'size':>5} {'batch':>5} {'loss':>10} {'compile s':>10} {'steps/s':>9} "
-          f"{'images/s':>9}", flush=True)
+          f"{'images/s':>9} {'MB':>8}", flush=True)
     for size in args.sizes:
         for batch in args.batches:
             for loss in args.losses:
                 r = bench(size, batch, loss, args.steps)
                 rows.append(r)
                 print(f"{size:>5} {batch:>5} {loss:>10} {r['compile_s']:>10.1f} "
-                      f"{r['steps_per_s']:>9.3f} {r['images_per_s']:>9.3f}", flush=True)
+                      f"{r['steps_per_s']:>9.3f} {r['images_per_s']:>9.3f} {r['jax_mb'] or 0:>8.0f}",
+                      flush=True)
                 write_json(args.out, {"meta": meta, "results": rows})
     print(f"wrote {args.out}")
 
