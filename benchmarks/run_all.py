@@ -36,6 +36,7 @@ BENCHMARKS = {
                  ["--size", "256", "--channels", "128", "--outer", "30", "--inner", "30",
                   "--final", "300", "--lpips", "--modes", "vmap"],
                  200, 300),
+    "scaling": ("scaling.py", ["--simulate", "8"], [], 150, 300),
     "engine_compile": ("engine_compile.py", ["--steps", "5"], ["--steps", "20"], 120, 200),
 }
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv import engine, metrics
+from jaxinv.engine import sharding
 from jaxinv.generators.base import Generator
 from jaxinv.methods import base as methods
 from jaxinv.methods import latent_ops
@@ -252,6 +253,10 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
     keys = image_keys(solver, indices)
     variables = _init_batch(keys, context, init=problem.init)
     data = batch_data(solver, y, op_data, indices)
+    mesh = sharding.batch_mesh(len(indices), solver.job.devices)
+    if mesh is not None:
+        variables, data, keys = sharding.split_batch((variables, data, keys), mesh)
+        context = sharding.replicate(context, mesh)
     search = solver.method.search or functools.partial(_optimize, solver.job)
     with compile_timer() as compiling:
         start = time.perf_counter()

@@ -16,6 +16,9 @@ Keys:
     a folder holding another run's results is refused, naming the keys that differ);
   seed, steps (gradient steps per image; a method with a search says what they
     cover), batch_size, chunk (steps per compiled call), progress.
+  devices: how many local devices a batch is split over (0 = all of them; each batch goes to
+    the largest number of them that divides batch_size). Results do not depend on it, and a
+    run resumes on any number of devices.
   method: ``name`` (a name from ``jaxinv.methods.names()``) and that method's own settings, and
     only those: each method documents its keys in its ``Settings`` class (``jaxinv.methods.<m>``;
     the baselines' are ``jaxinv.methods.baselines.Space``). A key the method does not have is an
@@ -82,6 +85,7 @@ def base_config() -> ConfigDict:
     c.steps = 300
     c.batch_size = 4
     c.chunk = 50
+    c.devices = 0
     c.progress = True
     c.method = method_config("stylegan2")
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),

@@ -103,6 +103,9 @@ def validate(config) -> None:
     for key in ("steps", "batch_size", "chunk"):
         if int(config[key]) <= 0:
             raise ConfigError(f"config.{key} = {config[key]}: must be a positive integer")
+    if int(config.devices) < 0:
+        raise ConfigError(f"config.devices = {config.devices}: must be 0 (every local device) "
+                          f"or a positive count")
     if not config.input and int(config.num_targets) <= 0:
         raise ConfigError(f"config.num_targets = {config.num_targets}: must be positive when "
                           f"config.input is empty (the targets are generated)")
@@ -261,7 +264,8 @@ def build_job(config):
                           config.perceptual.size)
     return Job(steps=config.steps, chunk=config.chunk, seed=config.seed,
                optimizer=config.optimizer, learning_rates=config.lr.to_dict(), loss=weights,
-               output_dir=os.path.abspath(config.output_dir), progress=config.progress)
+               output_dir=os.path.abspath(config.output_dir), progress=config.progress,
+               devices=config.devices)
 
 
 def build_solver(config, gen):
@@ -610,7 +614,10 @@ def _remove_leftovers(out: str) -> None:
 
 def run(config) -> list[dict]:
     """Runs (or resumes) an inversion; returns the per-image records."""
+    import jax
+
     from jaxinv import inversion
+    from jaxinv.engine import sharding
     from jaxinv.report.tables import write_json
 
     out = os.path.abspath(config.output_dir)
@@ -639,6 +646,10 @@ def run(config) -> list[dict]:
     notes = list(solver.notes)
     for note in notes:
         _log(f"NOTE: {note}")
+    mesh = sharding.batch_mesh(config.batch_size, config.devices)
+    if mesh is not None:
+        _log(f"each batch of {config.batch_size} images is split over {mesh.size} "
+             f"{jax.default_backend()} devices")
     write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
     write_json(os.path.join(out, run_identity.FILE), identity)
     records = _load_records(out, targets)

@@ -13,8 +13,9 @@ import json
 import os
 
 # Keys that do not change any result: display, output place, chunking of the compiled loop (the
-# engine's chunked run equals the single call), and the overwrite switch itself.
-COSMETIC = ("name", "output_dir", "overwrite", "progress", "chunk")
+# engine's chunked run equals the single call), the devices a batch is split over (each image's
+# key is its index in the run), and the overwrite switch itself.
+COSMETIC = ("name", "output_dir", "overwrite", "progress", "chunk", "devices")
 FILE = "run.json"
 
 

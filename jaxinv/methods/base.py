@@ -54,6 +54,8 @@ class Job:
       variables and documents how.
     loss: the data terms' weights. output_dir: where run-level work may be cached ('' = none).
     progress: show progress bars.
+    devices: how many local devices a batch is split over (0 = all; the largest number of them
+      that divides the batch; :mod:`jaxinv.engine.sharding`).
     """
 
     steps: int = 300
@@ -64,6 +66,7 @@ class Job:
     loss: LossWeights = LossWeights()
     output_dir: str = ""
     progress: bool = False
+    devices: int = 0
 
     def rate(self, role: str, default: float) -> dict:
         """The learning-rate spec of ``role``; ``{'lr': default}`` (the method's own default,
