@@ -48,16 +48,22 @@ def test_per_variable_rates_and_frozen_variables():
         engine.build_optimizer({"a": 0.0}, {"c": {"lr": 1.0}}, 10)
 
 
-def test_chunked_run_equals_single_call():
+def test_chunked_and_per_step_runs_equal_single_call():
     v = {"a": jax.random.normal(jax.random.PRNGKey(1), (2, 5)), "b": jnp.zeros((2, 1))}
     data = {"target": jnp.ones((2, 5))}
     opt = engine.build_optimizer({"a": 0, "b": 0}, {"a": {"lr": 0.05, "schedule": "ramp"}}, 30)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
-    whole = engine.optimize(engine.Objective(_quadratic_loss, opt), v, data, {}, keys, 30)
-    chunked = engine.optimize(engine.Objective(_quadratic_loss, opt), v, data, {}, keys, 30,
-                              chunk=7)
-    np.testing.assert_allclose(whole.losses, chunked.losses, rtol=1e-6)
-    np.testing.assert_allclose(whole.variables["a"], chunked.variables["a"], rtol=1e-6)
+    run = functools.partial(engine.optimize, engine.Objective(_quadratic_loss, opt), v, data, {},
+                            keys, 30)
+    whole = run(mode="scan")
+    for other in (run(chunk=7, mode="scan"), run(chunk=7, mode="step")):
+        assert other.losses.shape == (2, 30) and other.aux["err"].shape == (2, 30)
+        np.testing.assert_allclose(whole.losses, other.losses, rtol=1e-6)
+        np.testing.assert_allclose(whole.aux["err"], other.aux["err"], rtol=1e-6)
+        np.testing.assert_allclose(whole.variables["a"], other.variables["a"], rtol=1e-6)
+    assert engine.loop.step_mode("cpu") == "step" and engine.loop.step_mode("gpu") == "scan"
+    with pytest.raises(ValueError, match="mode 'unrolled'"):
+        run(mode="unrolled")
 
 
 def _blows_up(variables, data, context, key, step):
@@ -66,12 +72,13 @@ def _blows_up(variables, data, context, key, step):
     return jnp.sum((variables["a"] - 1.0) ** 2) + poison, {}
 
 
-def test_divergence_is_caught_and_named():
+@pytest.mark.parametrize("mode", ["scan", "step"])
+def test_divergence_is_caught_and_named(mode):
     v = {"a": jnp.zeros((3, 2))}
     data = {"bad": jnp.array([0.0, 1.0, 0.0])}
     opt = engine.build_optimizer({"a": 0}, {"a": {"lr": 0.1}}, 20)
-    res = engine.optimize(engine.Objective(_blows_up, opt), v, data, {}, jax.random.split(jax.random.PRNGKey(0), 3),
-                          20, chunk=8)
+    res = engine.optimize(engine.Objective(_blows_up, opt), v, data, {},
+                          jax.random.split(jax.random.PRNGKey(0), 3), 20, chunk=8, mode=mode)
     np.testing.assert_array_equal(res.diverged_at, [-1, 5, -1])
     assert np.all(np.isfinite(np.asarray(res.variables["a"])))
     # the poisoned image keeps its last finite variables (5 Adam steps of lr 0.1 from 0)

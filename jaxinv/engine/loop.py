@@ -7,14 +7,17 @@ variables are optimised, ``data`` holds that image's arrays (target, mask, opera
 never closed over, so XLA does not constant-fold them), ``key`` a fresh key for this step and
 image, ``aux`` a dict of scalars recorded every step. The step loop is a ``lax.scan``; the batch
 is a ``vmap`` over variables, data and keys. Steps run in chunks so a caller can show progress
-and checkpoint between chunks (or stop early, :func:`optimize`'s ``stop`` rule); a chunk is one
-compiled call, and the batch's state buffers are donated to it, so a chunk updates them in place
-where the backend supports donation.
+and checkpoint between chunks (or stop early, :func:`optimize`'s ``stop`` rule); the batch's
+state buffers are donated to each compiled call, so it updates them in place where the backend
+supports donation.
 
-Non-finite guard: a step whose loss or gradient is not finite is not applied; the image's
-variables stay at their last finite values, its ``diverged_at`` records that step and no later
-step changes it. :func:`check_finite` turns that into a :class:`DivergenceError` naming the image
-and step, so NaN images are never written.
+How a chunk runs depends on the backend (:data:`STEP_MODES`; measured by
+``benchmarks/side_by_side.py`` and ``benchmarks/inversion_step.py --modes scan step``, tables in
+``benchmarks/RESULTS.md``): ``'scan'``, one compiled call per chunk, on accelerators, where it
+saves a dispatch per step (1.7-2.2x faster for the DCGAN step on an H100); ``'step'``, one
+compiled step per call, on the CPU, where the dispatch costs nothing measurable, the DCGAN step
+at batch 1 is about 10% faster and a run compiles one program whatever its chunk lengths. Both
+run the same step function and give the same numbers.
 """
 
 from __future__ import annotations
@@ -110,6 +113,14 @@ def _one_image_steps(objective, variables, opt_state, diverged_at, data, context
     return variables, opt_state, diverged_at, losses, aux
 
 
+STEP_MODES = {"cpu": "step"}  # backend -> 'scan' or 'step'; absent: 'scan'
+
+
+def step_mode(backend: str | None = None) -> str:
+    """How :func:`optimize` runs a chunk on ``backend`` (default: JAX's default backend)."""
+    return STEP_MODES.get(backend or jax.default_backend(), "scan")
+
+
 @functools.partial(jax.jit, static_argnames=("objective", "num_steps"), donate_argnums=(0,))
 def run_chunk(state: EngineState, data, context, keys, start, *, objective: Objective,
               num_steps: int):
@@ -129,7 +140,8 @@ def run_chunk(state: EngineState, data, context, keys, start, *, objective: Obje
 def optimize(objective: Objective, variables, data, context, keys, steps: int, *,
              chunk: int | None = None,
              callback: Callable[[int, np.ndarray], None] | None = None,
-             stop: Callable[[np.ndarray, dict], bool] | None = None) -> Result:
+             stop: Callable[[np.ndarray, dict], bool] | None = None,
+             mode: str | None = None) -> Result:
     """Optimises a batch of images: the chunked driver every search builds on.
 
     Args:
@@ -143,6 +155,8 @@ def optimize(objective: Objective, variables, data, context, keys, steps: int, *
       stop: the stopping rule, called after each chunk with that chunk's ``(losses [B, n],
         aux {name: [B, n]})``; True ends the optimisation there (the result then has fewer
         than ``steps`` steps).
+      mode: 'scan' (one compiled call per chunk) or 'step' (one per step); None: the
+        backend's, :func:`step_mode`.
     """
     batch = jax.tree_util.tree_leaves(variables)[0].shape[0]
     if len(keys) != batch:
@@ -150,10 +164,26 @@ def optimize(objective: Objective, variables, data, context, keys, steps: int, *
     state = init_state(objective.optimizer, variables)
     chunk = steps if not chunk else min(chunk, steps)
     losses, aux, done = [], [], 0
+    mode = mode or step_mode()
+    if mode not in ("scan", "step"):
+        raise ValueError(f"mode {mode!r}: choose 'scan' or 'step'")
     while done < steps:
         n = min(chunk, steps - done)
-        state, chunk_losses, chunk_aux = run_chunk(
-            state, data, context, keys, jnp.int32(done), objective=objective, num_steps=n)
+        if mode == "scan":
+            state, chunk_losses, chunk_aux = run_chunk(
+                state, data, context, keys, jnp.int32(done), objective=objective, num_steps=n)
+        else:
+            parts = []
+            for i in range(n):
+                state, step_losses, step_aux = run_chunk(
+                    state, data, context, keys, jnp.int32(done + i), objective=objective,
+                    num_steps=1)
+                parts.append((step_losses, step_aux))
+            # numpy, not jnp: one concatenation program per chunk length would compile
+            chunk_losses = np.concatenate([np.asarray(p[0]) for p in parts], axis=1)
+            chunk_aux = jax.tree_util.tree_map(
+                lambda *a: np.concatenate([np.asarray(x) for x in a], axis=1),
+                *[p[1] for p in parts])
         losses.append(np.asarray(chunk_losses))
         aux.append(jax.tree_util.tree_map(np.asarray, chunk_aux))
         done += n
