@@ -11,13 +11,13 @@ and checkpoint between chunks (or stop early, :func:`optimize`'s ``stop`` rule);
 state buffers are donated to each compiled call, so it updates them in place where the backend
 supports donation.
 
-How a chunk runs depends on the backend (:data:`STEP_MODES`; measured by
-``benchmarks/side_by_side.py`` and ``benchmarks/inversion_step.py --modes scan step``, tables in
-``benchmarks/RESULTS.md``): ``'scan'``, one compiled call per chunk, on accelerators, where it
-saves a dispatch per step (1.7-2.2x faster for the DCGAN step on an H100); ``'step'``, one
-compiled step per call, on the CPU, where the dispatch costs nothing measurable, the DCGAN step
-at batch 1 is about 10% faster and a run compiles one program whatever its chunk lengths. Both
-run the same step function and give the same numbers.
+How a chunk runs can depend on the backend (:data:`STEP_MODES`; measured by
+``benchmarks/side_by_side.py``, ``benchmarks/inversion_step.py --modes scan step`` and the test
+suite, tables in ``benchmarks/RESULTS.md``): ``'scan'``, one compiled call per chunk, or
+``'step'``, one compiled step per call. Both run the same step function and give the same
+numbers. The scan wins on an H100 (1.7-2.2x for the DCGAN step) and, on the CPU, problems with
+many variable leaves lose with one call per step (pix2latent's fine-tuning of every generator
+weight took twice as long), while small ones gain about 10%; so every backend scans for now.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _one_image_steps(objective, variables, opt_state, diverged_at, data, context
     return variables, opt_state, diverged_at, losses, aux
 
 
-STEP_MODES = {"cpu": "step"}  # backend -> 'scan' or 'step'; absent: 'scan'
+STEP_MODES: dict[str, str] = {}  # backend -> 'scan' or 'step'; absent: 'scan'
 
 
 def step_mode(backend: str | None = None) -> str:
