@@ -34,10 +34,10 @@ BENCHMARKS = {
                        200, 300),
     "basincma": ("basincma.py",
                  ["--size", "32", "--channels", "4", "--outer", "2", "--inner", "3", "--final",
-                  "5", "--lpips"],
+                  "5", "--modes", "vmap"],
                  ["--size", "256", "--channels", "128", "--outer", "30", "--inner", "30",
                   "--final", "300", "--lpips", "--modes", "vmap"],
-                 200, 300),
+                 120, 300),
     "scaling": ("scaling.py", ["--simulate", "8"], [], 150, 300),
     "engine_compile": ("engine_compile.py", ["--steps", "5"], ["--steps", "20"], 120, 200),
 }
