@@ -91,8 +91,8 @@ def main(argv=None):
                 r = bench(size, batch, loss, args.steps, mode)
                 rows.append(r)
                 print(f"{size:>5} {batch:>5} {loss:>10} {mode:>5} {r['compile_s']:>10.1f} "
-                      f"{r['steps_per_s']:>9.3f} {r['images_per_s']:>9.3f} {r['jax_mb'] or 0:>8.0f}",
-                      flush=True)
+                      f"{r['steps_per_s']:>9.3f} {r['images_per_s']:>9.3f} "
+                      f"{r['jax_mb'] or 0:>8.0f}", flush=True)
                 write_json(args.out, {"meta": meta, "results": rows})
     print(f"wrote {args.out}")
 

@@ -53,7 +53,8 @@ def main(argv=None) -> int:
         rate = args.batch * args.steps / seconds
         base = base or rate
         rows.append({"devices": n, "seconds": seconds, "image_steps_per_s": rate,
-                     "efficiency": rate / (base * n), "final_loss": float(out.losses[:, -1].mean())})
+                     "efficiency": rate / (base * n),
+                     "final_loss": float(out.losses[:, -1].mean())})
         print(f"{n:>3} devices  {rate:9.2f} image-steps/s  efficiency {rows[-1]['efficiency']:.2f}",
               flush=True)
     backend = jax.default_backend()

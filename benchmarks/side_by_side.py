@@ -107,8 +107,7 @@ def _torch_dcgan(torch, cfg: dcgan.DCGANConfig, params):
     sd = {}
     for i, block in enumerate(params["blocks"]):
         sd[f"main.{3 * i}.weight"] = unflip(block["weight"])
-        for name, key in (("scale", "weight"), ("bias", "bias"), ("mean", "running_mean"),
-                          ("var", "running_var")):
+        for name, key in dcgan.BATCH_NORM_KEYS:
             sd[f"main.{3 * i + 1}.{key}"] = np.asarray(block["bn"][name])
     sd[f"main.{3 * len(cfg.channels)}.weight"] = unflip(params["to_rgb"]["weight"])
     state = net.state_dict()
@@ -138,8 +137,9 @@ def dcgan_pairs(torch, device, batch: int, iters: int, paper: bool):
 
     def engine_side(num_steps):
         state = engine.loop.init_state(objective.optimizer, {"z": z0})
-        compiled, info = compile_with_costs(engine.loop.run_chunk, state, data, context, keys,
-                                   jnp.int32(0), objective=objective, num_steps=num_steps)
+        compiled, info = compile_with_costs(engine.loop.run_chunk, state, data, context,
+                                            keys, jnp.int32(0), objective=objective,
+                                            num_steps=num_steps)
         holder = {"state": state}
 
         def call():
@@ -162,8 +162,7 @@ def dcgan_pairs(torch, device, batch: int, iters: int, paper: bool):
     torch_side = Side(torch_step, _torch_sync(torch, device))
     scan, scan_info = engine_side(iters)
     step, step_info = engine_side(1)
-    step_info["flops_step"] = step_info["flops"]
-    scan_info["flops"] = step_info["flops"]
+    scan_info["flops"] = step_info["flops"]  # per iteration: one step's, whatever the loop
     return [("dcgan 64px z-step (scan)", scan, scan_info, torch_side, check),
             ("dcgan 64px z-step (per step)", step, step_info, torch_side, check)]
 
@@ -267,7 +266,8 @@ def biggan_pairs(torch, device, batch: int, iters: int, paper: bool):
     def loss(z, c, y, p):
         return jnp.mean((biggan.generate(cfg, p, z, c, truncation) - y) ** 2)
 
-    compiled, info = compile_with_costs(jax.jit(jax.value_and_grad(loss)), z0, classes, target, params)
+    compiled, info = compile_with_costs(jax.jit(jax.value_and_grad(loss)), z0, classes, target,
+                                        params)
     z = torch.from_numpy(z0).to(device).requires_grad_(True)
     c, y = torch.from_numpy(classes).to(device), _nchw(torch, target, device)
     with torch.no_grad():

@@ -646,9 +646,9 @@ def run(config) -> list[dict]:
     notes = list(solver.notes)
     for note in notes:
         _log(f"NOTE: {note}")
-    mesh = sharding.batch_mesh(config.batch_size, config.devices)
-    if mesh is not None:
-        _log(f"each batch of {config.batch_size} images is split over {mesh.size} "
+    split = sharding.device_count_for(config.batch_size, config.devices)
+    if split > 1:
+        _log(f"each batch of {config.batch_size} images is split over {split} "
              f"{jax.default_backend()} devices")
     write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
     write_json(os.path.join(out, run_identity.FILE), identity)

@@ -135,6 +135,9 @@ def param_shapes(cfg: DCGANConfig):
     return jax.eval_shape(lambda k: init_params(cfg, k), jax.random.PRNGKey(0))
 
 
+# jaxinv's batch-norm entries and the tutorial's BatchNorm2d state-dict keys they come from
+BATCH_NORM_KEYS = (("scale", "weight"), ("bias", "bias"), ("mean", "running_mean"),
+                   ("var", "running_var"))
 TUTORIAL_LAYOUT = ("the PyTorch DCGAN tutorial's generator state dict (main.0.weight, main.1.*, "
                    "..., optionally inside {'netG_state_dict': ...})")
 
@@ -158,8 +161,7 @@ def from_state_dict(sd, where: str):
         w = np.asarray(sd[f"main.{i}.weight"], np.float32)
         try:
             bn = {name: np.asarray(sd[f"main.{i + 1}.{key}"], np.float32).reshape(-1)
-                  for name, key in (("scale", "weight"), ("bias", "bias"),
-                                    ("mean", "running_mean"), ("var", "running_var"))}
+                  for name, key in BATCH_NORM_KEYS}
         except KeyError as e:
             raise CheckpointError(f"{where}: not {TUTORIAL_LAYOUT}; main.{i} has no batch norm "
                                   f"after it (missing {e.args[0]})") from None
