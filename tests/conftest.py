@@ -81,3 +81,43 @@ def small_stylegan2():
 
     cfg = stylegan2.StyleGAN2Config(size=16, style_dim=32, n_mlp=2, channels=(32, 32, 32))
     return cfg, stylegan2.init_params(cfg, jax.random.PRNGKey(0))
+
+
+_IMAGES_LOADED = """<script>window.addEventListener('load', () => {
+  const broken = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0));
+  document.body.setAttribute('data-images', String(document.images.length));
+  document.body.setAttribute('data-broken', broken.map(i => i.getAttribute('src')).join('|'));
+});</script>"""
+
+
+def render_report(out, sections=()) -> str:
+    """Renders ``out/report.html`` in headless Chromium (Debian's ``chromium``) and asserts that
+    every image it references loads and that each of ``sections`` (heading ids) is present;
+    returns the rendered DOM. Skips without Chromium unless JAXINV_REQUIRE_CHROMIUM is set (CI
+    installs it and sets it)."""
+    import re
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("JAXINV_REQUIRE_CHROMIUM"):
+            pytest.fail("JAXINV_REQUIRE_CHROMIUM is set but no chromium is installed")
+        pytest.skip("headless Chromium is absent (apt-get install chromium)")
+    page = os.path.join(str(out), "report_under_test.html")
+    with open(os.path.join(str(out), "report.html")) as f:
+        text = f.read()
+    with open(page, "w") as f:
+        f.write(text.replace("</body>", _IMAGES_LOADED + "</body>"))
+    try:
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                              "--dump-dom", f"file://{page}"], capture_output=True, text=True,
+                             timeout=120, check=True).stdout
+    finally:
+        os.remove(page)
+    loaded = re.search(r"<body[^>]*data-images=\"(\d+)\"[^>]*data-broken=\"([^\"]*)\"", dom)
+    assert loaded, "the page's load handler did not run"
+    assert int(loaded.group(1)) > 0 and loaded.group(2) == "", loaded.group(2)
+    for section in sections:
+        assert re.search(f"<h2 id=\"{re.escape(section)}\"", dom), f"no section {section!r}"
+    return dom

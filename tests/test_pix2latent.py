@@ -213,3 +213,10 @@ def test_runner_transform_search_fine_tuning_and_edits(tmp_path):
     # stage 1 (2) + CMA (2) + final Adam (3) + fine-tuning (4) entries
     curve = json.loads((folder / "record.json").read_text())["loss_curve"]
     assert len(curve) == 2 + 2 + 3 + 4
+    # the report shows the transform found, the composite and the edits, in a browser
+    from conftest import render_report
+
+    dom = render_report(tmp_path / "run", ["summary", "images"])
+    for shown in ("composite", "edit classes", "edit.png", "transform = [", "brightness = "):
+        assert shown in dom, shown
+    assert len(record["transform"]) == 4

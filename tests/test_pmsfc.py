@@ -56,6 +56,36 @@ def test_diagonal_is_zero_for_the_official_preset_too(fixture_pggan):
     assert np.abs(s - 1e-4 * (1 - np.eye(len(s)))).max() > 1e-3  # trained from the code's init
 
 
+def test_an_interrupted_discovery_resumes_to_the_uninterrupted_result(fixture_pggan, tmp_path):
+    from jaxinv.io.checkpoints import OptimizationCheckpoint
+
+    cfg, params = fixture_pggan
+    gen = Generator(pggan.FAMILY, cfg, params)
+    preset = dataclasses.replace(pmsfc.PRESETS["official"], batch=1)
+    run = functools.partial(pmsfc.discover, gen, 2, preset, jax.random.PRNGKey(3), steps=8,
+                            chunk=2)
+    s_full, curves_full = run()
+
+    def interrupt_at_6(done, last):
+        if done == 6:
+            raise KeyboardInterrupt
+
+    snapshots = OptimizationCheckpoint(str(tmp_path / "partial"), {"layer": 2}, every=2)
+    with pytest.raises(KeyboardInterrupt):
+        run(callback=interrupt_at_6, checkpoint=snapshots)
+    seen = []
+    s, curves = run(callback=lambda done, last: seen.append(done), checkpoint=snapshots)
+    assert seen == [8]  # resumed after step 6, not from zero
+    np.testing.assert_allclose(s, s_full, rtol=1e-6, atol=1e-9)
+    for k in curves_full:
+        np.testing.assert_allclose(curves[k], curves_full[k], rtol=1e-6)
+    # a snapshot of another discovery is not used
+    other = OptimizationCheckpoint(str(tmp_path / "partial"), {"layer": 3}, every=2)
+    seen.clear()
+    run(callback=lambda done, last: seen.append(done), checkpoint=other)
+    assert seen == [2, 4, 6, 8]
+
+
 def _planted(sizes, seed, noise=0.05):
     rng = np.random.default_rng(seed)
     labels = np.concatenate([np.full(n, i) for i, n in enumerate(sizes)])

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, convert_fixture_lpips, shared_path, with_overrides
+from conftest import ROOT, convert_fixture_lpips, render_report, shared_path, with_overrides
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import base_config, method_config
 from configs.default import get_config as get_default_config
@@ -101,6 +101,8 @@ def test_cli_default_writes_outputs_and_resumes(tmp_path):
     for f in ("metrics.csv", "summary.json", "loss_curves.png", "report.html", "config.json"):
         assert (out / f).exists(), f
     assert "No pretrained model was used" in (out / "report.html").read_text()
+    dom = render_report(out, ["summary", "loss", "images"])
+    assert "degraded input" not in dom and "3 done, 0 diverged, 0 skipped of 3 images" in dom
     # recovery got better than the mean-latent start
     assert min(r["psnr"] for r in records) > 20
 
@@ -154,6 +156,9 @@ def test_divergence_is_reported_and_writes_no_image(tmp_path):
     assert not (tmp_path / "images" / "target_000" / "reconstruction.png").exists()
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved[0]["psnr"] is None
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["counts"] == {"done": 0, "diverged": 2, "skipped": 0}
+    assert "0 done, 2 diverged, 0 skipped of 2 images" in (tmp_path / "report.html").read_text()
 
 
 @pytest.mark.parametrize("degradation", [
@@ -281,6 +286,8 @@ def test_every_config_builds_or_runs(name, tmp_path, vgg_lpips_dir, request):
         (tmp_path / "images" / "target_000" / "record.json").read_text())["loss_curve"][0]
     if c.degradation.name == "grayscale":
         assert 0.0 < record["auc"] <= 1.0
+    dom = render_report(tmp_path, ["summary", "loss", "images", "settings"])
+    assert "degraded input" in dom and "1 done, 0 diverged, 0 skipped of 1 images" in dom
 
 
 def _check_config_loss(c):
@@ -320,6 +327,8 @@ def test_pmsfc_discovers_once_and_reuses_the_subspaces(tmp_path, pggan_dir):
     assert "subspaces discovered" in first.stderr
     assert (folder / "affinity.png").exists()
     assert (tmp_path / "a" / "exchanges" / "target_000__target_001.png").exists()
+    dom = render_report(tmp_path / "a", ["images", "method-figures", "feature-exchanges"])
+    assert "subspace affinity" in dom and "target_000 with each part in turn" in dom
     second = run(f"--config.output_dir={tmp_path / 'b'}")
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"subspaces read from {folder}" in second.stderr

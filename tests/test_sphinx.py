@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import shared_path, with_overrides
+from conftest import render_report, shared_path, with_overrides
 from jaxinv import engine, ops
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import sphinx_config
@@ -138,6 +138,11 @@ def test_runner_denoising_compressed_and_shift(tmp_path):
     # the shifted target really is rotated: its corners are the mid-gray fill
     grid = np.asarray(Image.open(tmp_path / "shift" / "images" / "target_000" / "grid.png"))
     assert abs(int(grid[0, 0, 0]) - 128) <= 1
+    # the report shows the robustness tables, the edit and the interpolation, in a browser
+    dom = render_report(tmp_path / "shift", ["summary", "images", "interpolations"])
+    assert dom.count("robustness (mean") == 2 and "degraded input" not in dom
+    assert "target_000: error" in dom and "edit.png" in dom
+    assert "degraded input" in render_report(tmp_path / "denoise", ["images"])
 
 
 def test_runner_attribute_mode(tmp_path):
@@ -148,3 +153,5 @@ def test_runner_attribute_mode(tmp_path):
     for r in (r1, r2):
         assert r["status"] == "ok" and len(r["alpha"]) == 2
         assert (tmp_path / "images" / r["image"] / "attribute_walk.png").exists()
+    dom = render_report(tmp_path, ["images"])
+    assert dom.count("attribute walk") >= 2 and "alpha = [" in dom

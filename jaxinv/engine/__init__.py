@@ -7,10 +7,10 @@ driver, with an optional stopping rule), ``cma`` the CMA-ES driver over evosax w
 kept on the device, and ``basincma`` BasinCMA on top of both.
 """
 
-from jaxinv.engine.loop import (DivergenceError, EngineState, Objective, Result, check_finite,
-                                optimize, stack_results)
+from jaxinv.engine.loop import (Checkpoint, DivergenceError, EngineState, Objective, Result,
+                                Snapshot, check_finite, optimize, stack_results)
 from jaxinv.engine.optimizers import build_optimizer
 from jaxinv.engine.schedules import make_schedule
 
-__all__ = ["DivergenceError", "EngineState", "Objective", "Result", "check_finite", "optimize",
-           "stack_results", "build_optimizer", "make_schedule"]
+__all__ = ["Checkpoint", "DivergenceError", "EngineState", "Objective", "Result", "Snapshot",
+           "check_finite", "optimize", "stack_results", "build_optimizer", "make_schedule"]

@@ -104,7 +104,7 @@ def _evaluate_basin(objective, name, inner_steps, group, x, operands, carry, key
 
 
 def basin_cma(objective: Objective, variables, name: str, data, context, key,
-              settings: BasinCMASettings) -> BasinCMAResult:
+              settings: BasinCMASettings, callback=None) -> BasinCMAResult:
     """Runs BasinCMA for one image.
 
     Args:
@@ -114,6 +114,8 @@ def basin_cma(objective: Objective, variables, name: str, data, context, key,
         CMA (its starting value is CMA's initial mean).
       data: one image's data (unbatched); broadcast to the population.
       key: PRNG key for CMA's samples and the losses' randomness.
+      callback: ``(units done, last loss)`` after each generation (units 1..outer_steps) and
+        each chunk of the final steps (outer_steps + steps done).
     """
     start = jnp.ravel(variables[name])
     pop = settings.population or default_population(start.size)
@@ -121,10 +123,12 @@ def basin_cma(objective: Objective, variables, name: str, data, context, key,
     evaluate = functools.partial(_evaluate_basin, objective, name, settings.inner_steps,
                                  pop if settings.vectorize else 1)
     found = cma.minimize(evaluate, start, (variables, data, context), (), (k_init, k_loop),
-                         cma.CMASettings(settings.outer_steps, pop, settings.sigma))
+                         cma.CMASettings(settings.outer_steps, pop, settings.sigma), callback)
     best = found.best.member if settings.outer_steps else variables
     result = optimize(objective, jax.tree_util.tree_map(lambda a: a[None], best),
                       jax.tree_util.tree_map(lambda a: a[None], data), context, k_final[None],
-                      settings.final_steps, chunk=settings.chunk or None)
+                      settings.final_steps, chunk=settings.chunk or None,
+                      callback=None if callback is None else
+                      lambda n, last: callback(settings.outer_steps + n, float(last[0])))
     evaluations = settings.outer_steps * pop * (settings.inner_steps + 1) + settings.final_steps
     return BasinCMAResult(result, found.history, evaluations)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -137,11 +137,32 @@ def run_chunk(state: EngineState, data, context, keys, start, *, objective: Obje
     return EngineState(variables, opt_state, diverged_at), losses, aux
 
 
+class Snapshot(NamedTuple):
+    """An optimisation after ``done`` steps: its state and the curves so far (numpy)."""
+
+    state: EngineState
+    done: int
+    losses: np.ndarray  # [B, done]
+    aux: dict           # name -> [B, done]
+
+
+class Checkpoint(Protocol):
+    """Where :func:`optimize` keeps snapshots so that an interrupted run resumes: ``restore
+    (fresh state) -> Snapshot | None`` (the fresh state gives the structure to fill) and
+    ``save(snapshot)``, called after every ``every`` steps (at chunk ends)."""
+
+    every: int
+
+    def restore(self, template: EngineState) -> Snapshot | None: ...
+
+    def save(self, snapshot: Snapshot) -> None: ...
+
+
 def optimize(objective: Objective, variables, data, context, keys, steps: int, *,
              chunk: int | None = None,
              callback: Callable[[int, np.ndarray], None] | None = None,
              stop: Callable[[np.ndarray, dict], bool] | None = None,
-             mode: str | None = None) -> Result:
+             mode: str | None = None, checkpoint: Checkpoint | None = None) -> Result:
     """Optimises a batch of images: the chunked driver every search builds on.
 
     Args:
@@ -157,6 +178,9 @@ def optimize(objective: Objective, variables, data, context, keys, steps: int, *
         than ``steps`` steps).
       mode: 'scan' (one compiled call per chunk) or 'step' (one per step); None: the
         backend's, :func:`step_mode`.
+      checkpoint: resume from its snapshot when it has one, and save one every
+        ``checkpoint.every`` steps; the result is then the uninterrupted run's (the keys of
+        step t do not depend on where the run started).
     """
     batch = jax.tree_util.tree_leaves(variables)[0].shape[0]
     if len(keys) != batch:
@@ -164,6 +188,12 @@ def optimize(objective: Objective, variables, data, context, keys, steps: int, *
     state = init_state(objective.optimizer, variables)
     chunk = steps if not chunk else min(chunk, steps)
     losses, aux, done = [], [], 0
+    if checkpoint is not None:
+        saved = checkpoint.restore(state)
+        if saved is not None:
+            state, done = jax.tree_util.tree_map(jnp.asarray, saved.state), saved.done
+            losses, aux = [np.asarray(saved.losses)], [dict(saved.aux)]
+    last_saved = done
     mode = mode or step_mode()
     if mode not in ("scan", "step"):
         raise ValueError(f"mode {mode!r}: choose 'scan' or 'step'")
@@ -187,13 +217,22 @@ def optimize(objective: Objective, variables, data, context, keys, steps: int, *
         losses.append(np.asarray(chunk_losses))
         aux.append(jax.tree_util.tree_map(np.asarray, chunk_aux))
         done += n
+        if checkpoint is not None and done - last_saved >= checkpoint.every and done < steps:
+            checkpoint.save(Snapshot(jax.tree_util.tree_map(np.asarray, state), done,
+                                     np.concatenate(losses, axis=1), _joined(aux)))
+            last_saved = done
         if callback is not None:
             callback(done, losses[-1][:, -1])
         if stop is not None and stop(losses[-1], aux[-1]):
             break
-    aux = {k: np.concatenate([a[k] for a in aux], axis=1) for k in aux[0]} if aux else {}
+    aux = _joined(aux)
     return Result(state.variables, np.concatenate(losses, axis=1) if losses else
                   np.zeros((batch, 0)), aux, np.asarray(state.diverged_at))
+
+
+def _joined(chunks: list[dict]) -> dict:
+    """Per-chunk aux curves joined along the step axis."""
+    return {k: np.concatenate([a[k] for a in chunks], axis=1) for k in chunks[0]} if chunks else {}
 
 
 def stack_results(results: Sequence[Result]) -> Result:

@@ -12,13 +12,16 @@ block) through the pipeline of :mod:`jaxinv.inversion`, and writes, under
 
   config.json                 the resolved config
   images/<name>/reconstruction.png, grid.png (target | degraded | reconstruction | error),
+               panel_*.png (the report's columns, at least 192 px, the error coloured),
                the method's own images, latents/ (orbax: variables and latents),
                record.json (written last: marks it done)
   metrics.json, metrics.csv   one record per image: image, status, psnr, ssim, lpips (null
                               without an LPIPS backbone), loss, steps, seconds (per image,
                               compilation excluded), compile_seconds, [latent_error, auc]
-  summary.json                mean / median / quartiles of each metric
-  loss_curves.png, report.html
+  summary.json                counts of done, diverged and skipped images; mean / median /
+                              quartiles of each metric
+  figures/                    the method's run-level figures (PmSFC: the affinity)
+  loss_curves.png, error_scale.png, report.html
 
 Every file is written atomically (readable by others, as the umask allows), and the leftovers of
 an interrupted write (``.tmp-*``) are removed by the next run. ``run.json`` records the run's
@@ -84,8 +87,9 @@ def _log(msg: str) -> None:
 # ----------------------------------------------------------------------------- configuration
 
 # What the runner writes into an output folder (what --config.overwrite=True deletes).
-RUN_OUTPUTS = ("images", "interpolations", "exchanges", "subspaces", "config.json", "run.json",
-               "metrics.json", "metrics.csv", "summary.json", "loss_curves.png", "report.html")
+RUN_OUTPUTS = ("images", "interpolations", "exchanges", "subspaces", "figures", "config.json",
+               "run.json", "metrics.json", "metrics.csv", "summary.json", "loss_curves.png",
+               "error_scale.png", "report.html")
 
 
 def _exists(path: str, key: str, what: str) -> None:
@@ -366,9 +370,8 @@ def invert_batch(config, solver, batch: list[Target], indices: list[int]) -> lis
     """Degrades, solves and scores one batch (padded to ``config.batch_size`` so that every
     batch reuses one compiled program), then writes each image's outputs; returns a record per
     target."""
-    from tqdm import tqdm
-
     from jaxinv import inversion
+    from jaxinv.report.progress import Bar
 
     n_real = len(batch)
     pad = config.batch_size - n_real
@@ -376,15 +379,14 @@ def invert_batch(config, solver, batch: list[Target], indices: list[int]) -> lis
     idx_p = list(indices) + [indices[-1]] * pad
     images = inversion.targets(solver, [t.image for t in batch_p])
     y, op_data = inversion.degrade(solver, images, idx_p)
-    bar = tqdm(total=config.steps, desc=", ".join(t.name for t in batch)[:60], unit="step",
-               file=sys.stderr, disable=not config.progress)
-
-    def progress(done, last):
-        bar.update(done - bar.n)
-        bar.set_postfix(loss=f"{float(np.mean(last[:n_real])):.4g}")
-
-    solved = inversion.solve(solver, y, op_data, idx_p, progress)
-    bar.close()
+    work = solver.method.work
+    total, unit = work(config.batch_size) if work is not None else (config.steps, "steps")
+    bar = Bar(total, ", ".join(t.name for t in batch)[:60], unit, config.progress)
+    try:
+        solved = inversion.solve(solver, y, op_data, idx_p,
+                                 lambda done, last: bar(done, last[:n_real]))
+    finally:
+        bar.close()
     scores = inversion.score(solver, solved.final, images, y)
     return [write_image(config, solver, solved, scores,
                         Item(b, indices[b], t, images[b], np.asarray(y[b])),
@@ -410,7 +412,7 @@ def write_image(config, solver, solved, scores, item: Item, seconds: float) -> d
     from jaxinv import inversion
     from jaxinv.io.checkpoints import save_params
     from jaxinv.io.images import save_image
-    from jaxinv.report.grids import comparison
+    from jaxinv.report.grids import comparison, report_panels
     from jaxinv.report.tables import write_json
 
     b, target, image, y = item.b, item.target, item.image, item.y
@@ -432,21 +434,28 @@ def write_image(config, solver, solved, scores, item: Item, seconds: float) -> d
         measured = solver.degradation.measured
         views = ((_upsampled(image, final.shape[-2]),) * 2 + (final,) if measured
                  else (image, y, final))
-        if final.ndim == 4:
-            save_image(os.path.join(folder, "reconstruction.png"),
-                       np.concatenate(list(final), axis=1))
-            grid = np.concatenate([comparison(*v) for v in zip(*views)], axis=0)
-        else:
-            save_image(os.path.join(folder, "reconstruction.png"), final)
-            grid = comparison(*views)
-        save_image(os.path.join(folder, "grid.png"), grid)
+        per_view = list(zip(*views)) if final.ndim == 4 else [views]
+        save_image(os.path.join(folder, "reconstruction.png"),
+                   np.concatenate(list(final), axis=1) if final.ndim == 4 else final)
+        save_image(os.path.join(folder, "grid.png"),
+                   np.concatenate([comparison(*v) for v in per_view], axis=0))
+        record["panels"] = {}
+        for label, panel in report_panels(per_view, _degraded(config)).items():
+            name = f"panel_{label.replace(' ', '_')}.png"
+            save_image(os.path.join(folder, name), panel)
+            record["panels"][label] = os.path.join("images", target.name, name)
+        files = {}
         if solver.method.outputs is not None:
-            files, extra = solver.method.outputs(variables, solver.context, image, final,
-                                                 inversion.unbatch(solved.data, b))
-            for name, picture in files.items():
-                save_image(os.path.join(folder, name), np.asarray(picture))
+            pictures, extra = solver.method.outputs(variables, solver.context, image, final,
+                                                    inversion.unbatch(solved.data, b))
+            files.update(pictures)
             record.update(extra)
-        record.update(_reports(config, solver, variables, item, folder))
+            record["values"] = sorted(extra)
+        files.update(_reports(config, solver, variables, item, record))
+        for name, picture in files.items():
+            save_image(os.path.join(folder, name), np.asarray(picture))
+        record["files"] = {name[:-len(".png")].replace("_", " "):
+                           os.path.join("images", target.name, name) for name in files}
         latents = {k: np.asarray(v[b]) for k, v in solved.latents.items()}
         save_params(os.path.join(folder, "latents"),
                     {"variables": jax.tree_util.tree_map(np.asarray, variables),
@@ -475,32 +484,36 @@ def _upsampled(image, size: int):
     return np.repeat(np.repeat(image, f, axis=0), f, axis=1)
 
 
-def _reports(config, solver, variables, item: Item, folder) -> dict:
-    """Generic per-image reports: robustness (methods with a W+ sampler), edits along a
-    direction."""
+def _degraded(config) -> bool:
+    """Whether the report shows a degraded-input column."""
+    return config.degradation.name != "identity" or config.degradation.noise_std > 0
+
+
+def _reports(config, solver, variables, item: Item, record: dict) -> dict:
+    """Generic per-image reports: robustness (methods with a W+ sampler; its table goes into
+    ``record``), edits along a direction; returns the pictures ``{file name: image}``."""
     from jaxinv import inversion
-    from jaxinv.io.images import save_image
     from jaxinv.methods import robustness
 
-    rep, extra = config.report, {}
+    rep, pictures = config.report, {}
     problem = solver.method.problem
     if rep.robustness:
         first = item.image if item.image.ndim == 3 else item.image[0]
         r = robustness.report(problem, variables, solver.context, first,
                               inversion.image_keys(solver, [item.index])[0],
                               rep.robustness_samples, tuple(rep.snrs), solver.lpips_net)
-        extra["robustness"] = r
+        record["robustness"] = r
         for case, scores in r.items():
             for metric, stats in scores.items():
-                extra[f"robust_{case}_{metric}"] = stats["mean"]
+                record[f"robust_{case}_{metric}"] = stats["mean"]
     if rep.edit_direction:
         try:
             strip = inversion.edit(solver, variables, _load_direction(rep.edit_direction),
                                    tuple(rep.edit_alphas))
         except ValueError as e:
             raise ConfigError(f"config.report.edit_direction: {e}") from None
-        save_image(os.path.join(folder, "edit.png"), np.concatenate(list(np.asarray(strip)), 1))
-    return extra
+        pictures["edit.png"] = np.concatenate(list(np.asarray(strip)), 1)
+    return pictures
 
 
 def _load_direction(path):
@@ -544,22 +557,59 @@ def write_pair_reports(config, out, targets, records, solver):
             save_image(path, np.concatenate(list(np.asarray(strip)), axis=1))
 
 
+STRIPS = {"interpolations": ("Interpolations", "{a} to {b}, left to right"),
+          "exchanges": ("Feature exchanges", "{a} with each part in turn taken from {b} "
+                                             "(part 0 on the left)")}
+
+
+def _run_figures(out: str) -> dict:
+    """The report's run-level sections from what is on disk: the method's figures
+    (``figures/*.png``, written by its ``prepare``) and the strips between images."""
+    from jaxinv.report.html import Figure
+
+    def listed(folder):
+        path = os.path.join(out, folder)
+        return sorted(f for f in os.listdir(path) if f.endswith(".png")) if os.path.isdir(
+            path) else []
+
+    sections = {"Method figures": [Figure(f"figures/{f}", f[:-4].replace("_", " "))
+                                   for f in listed("figures")]}
+    for folder, (heading, caption) in STRIPS.items():
+        sections[heading] = [Figure(f"{folder}/{f}", caption.format(
+            **dict(zip("ab", f[:-4].split("__"))))) for f in listed(folder)]
+    return sections
+
+
 def write_run_outputs(config, out, targets, records, notes):
-    from jaxinv.report import html, plots, tables
+    from jaxinv.report import grids, html, plots, tables
 
     ordered = [records[t.name] for t in targets if t.name in records]
     slim = [{k: v for k, v in r.items() if k != "loss_curve"} for r in ordered]
     tables.write_metrics(os.path.join(out, "metrics.json"), os.path.join(out, "metrics.csv"),
                          slim)
     summary = tables.summarize(ordered)
-    tables.write_json(os.path.join(out, "summary.json"), {"notes": notes, "metrics": summary})
+    statuses = [r.get("status") for r in ordered]
+    counts = {"done": statuses.count("ok"), "diverged": statuses.count("diverged"),
+              "skipped": statuses.count("unreadable")}
+    tables.write_json(os.path.join(out, "summary.json"),
+                      {"notes": notes, "counts": counts, "metrics": summary})
     curves = {r["image"]: r["loss_curve"] for r in ordered if r.get("loss_curve")}
     plot = None
     if curves:
-        plots.loss_curves(os.path.join(out, "loss_curves.png"), curves)
+        plots.loss_curves(os.path.join(out, "loss_curves.png"), curves,
+                          {r["image"]: r["diverged_at"] for r in ordered if "diverged_at" in r})
         plot = "loss_curves.png"
-    html.write_report(os.path.join(out, "report.html"), f"jaxinv: {config.name}", notes, summary,
-                      slim, config.to_json_best_effort(indent=1), plot)
+    plots.error_scale(os.path.join(out, "error_scale.png"), grids.ERROR_SCALE,
+                      grids.ERROR_COLORMAP)
+    columns = ("target",) + (("degraded input",) if _degraded(config) else ()) + (
+        "reconstruction", "error")
+    sections = _run_figures(out)
+    figures = {k: v for k, v in sections.items() if k == "Method figures"}
+    html.write_report(os.path.join(out, "report.html"), html.Report(
+        title=f"jaxinv: {config.name}", notes=notes, summary=summary, counts=counts,
+        records=slim, columns=columns, error_scale="error_scale.png", loss_plot=plot,
+        figures=figures, strips={k: v for k, v in sections.items() if k not in figures},
+        settings=config.to_json_best_effort(indent=1)))
     return summary
 
 

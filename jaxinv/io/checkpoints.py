@@ -256,3 +256,42 @@ def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
                 raise CheckpointError(f"{params_path}: array {key} does not match its checksum "
                                       f"in meta.json; the file is damaged (convert it again)")
     return unflatten_tree(flat), meta
+
+
+class OptimizationCheckpoint:
+    """A :class:`jaxinv.engine.Checkpoint` in ``directory`` (orbax + ``meta.json``, written
+    atomically): snapshots every ``every`` steps of one optimisation, named by ``identity`` (a
+    JSON-able dict, e.g. the settings and the model's fingerprint). A snapshot made for another
+    identity is not restored (and is replaced by the next save)."""
+
+    def __init__(self, directory: str, identity: Mapping[str, Any], every: int):
+        self.directory, self.identity = os.path.abspath(directory), dict(identity)
+        self.every = every
+
+    def restore(self, template):
+        import jax
+
+        from jaxinv.engine import Snapshot
+
+        if not os.path.exists(os.path.join(self.directory, "meta.json")):
+            return None
+        tree, meta = load_params(self.directory, family="optimization_snapshot")
+        if meta.get("identity") != json.loads(json.dumps(self.identity)):
+            return None
+        leaves = list(tree["state"])  # numbered keys come back as a list
+        state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
+        check_shapes(state, template, self.directory)
+        return Snapshot(state, int(meta["done"]), tree["losses"], tree.get("aux", {}))
+
+    def save(self, snapshot) -> None:
+        import jax
+
+        leaves = jax.tree_util.tree_leaves(snapshot.state)
+        save_params(self.directory, {"state": {str(i): np.asarray(a) for i, a in
+                                               enumerate(leaves)},
+                                     "losses": snapshot.losses, "aux": snapshot.aux},
+                    {"family": "optimization_snapshot", "identity": self.identity,
+                     "done": snapshot.done})
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

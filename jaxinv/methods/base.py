@@ -16,6 +16,9 @@ Hooks of :class:`Method` (all optional):
   ``job.loss`` through the run's degradation.
 - ``search(objective, variables, data, context, keys, callback) -> engine.Result``: how a
   batch is optimised; default: :func:`jaxinv.engine.optimize` for ``job.steps``.
+- ``work(batch) -> (total, unit)``: the progress bar's total for a batch and the name of its
+  units, for a ``search`` whose callback counts more than ``job.steps`` (pix2latent counts its
+  CMA generations too); default ``(job.steps, 'steps')``.
 - ``image_data(index) -> {name: array}``: per-image data besides the target (masks, transforms).
 - ``views(image [H, W, 3]) -> [K, H, W, 3]``: a target made of several views (SPHInX's attribute
   discovery); the degradation must then be the identity.
@@ -82,6 +85,7 @@ class Method:
     prepare: Callable | None = None
     loss_fn: Callable | None = None
     search: Callable | None = None
+    work: Callable | None = None
     image_data: Callable | None = None
     views: Callable | None = None
     finish: Callable | None = None

@@ -34,7 +34,8 @@ class Settings:
     (``outer_steps`` CMA generations of ``population`` members (0 = pycma's 4 + 3 ln d), each
     refined by ``inner_steps`` Adam steps, CMA's initial step ``sigma``; then ``config.steps``
     Adam steps from the best member), 'cma' (the CMA generations alone, no gradient) or
-    'cma_adam' (the CMA generations, then ``config.steps`` Adam steps from the best). start: 'random' (a draw from N(0, I) per image) or 'zero' (the
+    'cma_adam' (the CMA generations, then ``config.steps`` Adam steps from the best).
+    start: 'random' (a draw from N(0, I) per image) or 'zero' (the
     mean; a stationary point of a ReLU generator whose first block has no bias, as a random
     DCGAN's).
     clamp: > 0 projects z onto [-clamp, clamp] after every step (pix2latent clamps to 2).
@@ -84,6 +85,7 @@ def basin_search(settings: Settings, steps: int, chunk: int, objective, variable
     best loss per generation, then the final Adam steps."""
     from jaxinv.engine import stack_results
     from jaxinv.engine.basincma import BasinCMASettings, basin_cma
+    from jaxinv.report.progress import ImageProgress
 
     inner = settings.inner_steps if settings.search == "basincma" else 0
     final = 0 if settings.search == "cma" else steps
@@ -92,11 +94,11 @@ def basin_search(settings: Settings, steps: int, chunk: int, objective, variable
     rows = []
     for b in range(len(keys)):
         one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
-        r = basin_cma(objective, one(variables), "z", one(data), context, keys[b], basin)
+        stage = ImageProgress(callback, b * (settings.outer_steps + final), len(keys))
+        r = basin_cma(objective, one(variables), "z", one(data), context, keys[b], basin,
+                      stage.at(0))
         rows.append(r.result._replace(
             losses=np.concatenate([r.best_fitness, r.result.losses[0]])[None]))
-        if callback is not None:
-            callback(steps * (b + 1) // len(keys), np.full(len(keys), r.result.losses[0, -1]))
     return stack_results(rows)
 
 
@@ -109,9 +111,13 @@ def _build_method(generator, settings: Settings, job: Job) -> Method:
     if settings.start not in STARTS:
         raise SettingsError(f"method.start: {settings.start!r}; choose one of {STARTS}")
     problem = build(generator, settings, job.rate("latent", 0.05))
-    search = (None if settings.search == "adam"
-              else functools.partial(basin_search, settings, job.steps, job.chunk))
-    return Method(problem=problem, search=search)
+    if settings.search == "adam":
+        return Method(problem=problem)
+    final = 0 if settings.search == "cma" else job.steps
+    return Method(problem=problem,
+                  search=functools.partial(basin_search, settings, job.steps, job.chunk),
+                  work=lambda batch: (batch * (settings.outer_steps + final),
+                                      "generations and steps"))
 
 
 METHOD = MethodSpec("z", Settings, _build_method, families=("dcgan", "pggan"),

@@ -219,7 +219,7 @@ def _evaluate_transforms(objective, score_fn, search: TransformSearch, delta, op
 
 
 def transform_search(objective, score_fn, variables, data, context, key, t0,
-                     search: TransformSearch):
+                     search: TransformSearch, callback=None):
     """Stage 1 of the paper: CMA-ES over the transform ``t = t0 + step_scale * delta`` (3 or 4
     parameters) while z is re-sampled around a running estimate.
 
@@ -232,7 +232,7 @@ def transform_search(objective, score_fn, variables, data, context, key, t0,
     ``search.color`` the brightness factor ``1 + step_scale * delta_b`` is searched along (the
     data gets ``'brightness'``). Runs on the CMA driver (:mod:`jaxinv.engine.cma`). Returns
     ``(t_best [3 or 4], brightness_best, variables of the best member, best score per
-    generation [outer_steps])``.
+    generation [outer_steps])``. ``callback(generations done, best score)`` after each one.
     """
     from jaxinv.engine import cma
     from jaxinv.engine.basincma import default_population
@@ -245,7 +245,7 @@ def transform_search(objective, score_fn, variables, data, context, key, t0,
     evaluate = functools.partial(_evaluate_transforms, objective, score_fn, search)
     found = cma.minimize(evaluate, start, (variables, data, context, t0), variables["z"],
                          tuple(jax.random.split(key)),
-                         cma.CMASettings(search.outer_steps, pop, 1.0, eval_keys=2))
+                         cma.CMASettings(search.outer_steps, pop, 1.0, eval_keys=2), callback)
     best = found.best.member
     return (np.asarray(best["t"]), float(best["brightness"]), best["variables"],
             found.history)
@@ -297,10 +297,11 @@ def _fine_tune_objective(loss_fn, project, names, settings: FineTune):
                      project)
 
 
-def fine_tune(objective, variables, data, context, key, settings: FineTune):
+def fine_tune(objective, variables, data, context, key, settings: FineTune, callback=None):
     """Optimises the generator's weights with the latents (``objective``'s loss and
     projection; its optimiser is not used) until the reconstruction loss is below the
-    threshold. Returns ``(variables with 'generator', reconstruction losses [steps run])``."""
+    threshold; ``callback(steps done, last loss)`` after each chunk. Returns ``(variables
+    with 'generator', reconstruction losses [steps run])``."""
     from jaxinv.engine import optimize
 
     v = {**variables, "generator": context["generator"]}
@@ -309,6 +310,7 @@ def fine_tune(objective, variables, data, context, key, settings: FineTune):
     result = optimize(tuned, jax.tree_util.tree_map(lambda a: a[None], v),
                       jax.tree_util.tree_map(lambda a: a[None], data), context, key[None],
                       settings.max_steps, chunk=settings.chunk,
+                      callback=None if callback is None else lambda n, last: callback(n, last[0]),
                       stop=lambda losses, aux: aux["reconstruction"][0, -1] < settings.threshold)
     return (jax.tree_util.tree_map(lambda a: a[0], result.variables),
             np.asarray(result.aux["reconstruction"][0]))
@@ -384,6 +386,23 @@ class _Plan:
     score_fn: object
 
 
+def search_units(settings: Settings, steps: int) -> int:
+    """One image's progress units: the transform search's generations, CMA's generations, the
+    gradient steps and the fine-tuning steps (at most) it runs."""
+    gradient_only = settings.search in ("adam", "lbfgs")
+    return ((settings.transform_steps if settings.transform_search else 0)
+            + (0 if gradient_only else settings.outer_steps)
+            + (0 if settings.search == "cma" else steps) + settings.finetune_steps)
+
+
+def work(settings: Settings, steps: int, batch: int) -> tuple[int, str]:
+    """The progress bar's total for a batch and its unit."""
+    if settings.search in ("adam", "lbfgs") and not (settings.transform_search
+                                                      or settings.finetune_steps):
+        return steps, "steps"
+    return batch * search_units(settings, steps), "generations and steps"
+
+
 def projection_search(plan: _Plan, objective, variables, data, context, keys, callback=None):
     """pix2latent's searches, one image at a time: BasinCMA, or the paper's baselines Adam,
     L-BFGS, CMA and CMA then Adam, optionally after the transform search (stage 1; the found
@@ -393,6 +412,7 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
     gradient steps and the fine-tuning's reconstruction loss."""
     from jaxinv import engine
     from jaxinv.engine.basincma import BasinCMASettings, basin_cma
+    from jaxinv.report.progress import ImageProgress
 
     m = plan.settings
     gradient_only = m.search in ("adam", "lbfgs")
@@ -406,24 +426,27 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
     stage1 = TransformSearch(m.transform_steps, m.inner_steps, color=m.color_transform)
     tuning = FineTune(m.finetune_threshold, m.finetune_steps, m.finetune_weight, m.finetune_lr,
                       plan.latent_rates, plan.chunk)
-    batch = len(keys)
+    per_image = search_units(m, plan.steps)
     rows = []
-    for b in range(batch):
+    for b in range(len(keys)):
         one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
         v, d, curve = one(variables), one(data), []
+        stage = ImageProgress(callback, b * per_image, len(keys))
         if m.transform_search:
             t0 = d["t"] if m.transform_params == 3 else jnp.concatenate([d["t"][:1], d["t"]])
             t, bright, v, curve = transform_search(objective, plan.score_fn, v, d, context,
-                                                   keys[b], t0, stage1)
+                                                   keys[b], t0, stage1, stage.at(0))
             d = dict(d, t=jnp.asarray(t))
             if m.color_transform:
                 d["brightness"] = jnp.float32(bright)
             curve = list(curve)
-        r = basin_cma(objective, v, "z", d, context, keys[b], basin)
+        r = basin_cma(objective, v, "z", d, context, keys[b], basin,
+                      stage.at(m.transform_steps if m.transform_search else 0))
         found = dict(jax.tree_util.tree_map(lambda a: a[0], r.result.variables))
         curve += list(r.best_fitness) + list(r.result.losses[0])
         if m.finetune_steps:
-            found, tuned = fine_tune(objective, found, d, context, keys[b], tuning)
+            found, tuned = fine_tune(objective, found, d, context, keys[b], tuning,
+                                     stage.at(per_image - m.finetune_steps))
             curve += list(tuned)
         if m.transform_search:
             found["t"] = d["t"]
@@ -431,7 +454,7 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
         rows.append(engine.Result(jax.tree_util.tree_map(lambda a: a[None], found),
                                   np.array([curve]), r.result.aux, r.result.diverged_at))
         if callback is not None:
-            callback(plan.steps * (b + 1) // batch, np.array([curve[-1]] * batch))
+            stage.at(per_image)(0, curve[-1])
     return engine.stack_results(rows)
 
 
@@ -454,13 +477,19 @@ def finish(images, variables, data):
 
 
 def _outputs(problem, settings: Settings, variables, context, target, final, data):
-    """The composite over the original (mask > 0.3) and the class edits."""
+    """The composite over the original (mask > 0.3), the class edits and, after a transform
+    search, the transform found (``transform``: scale and translation as in
+    :mod:`jaxinv.ops.spatial`; ``brightness``)."""
     mask = (np.asarray(data["weight"]) > 0.3).astype(np.float32)
     images = {"composite.png": np.asarray(composite(final, target, mask))}
     if settings.edit_classes:
         strip = change_class(problem, variables, context, tuple(settings.edit_classes))
         images["edit_classes.png"] = np.concatenate(list(np.asarray(strip)), axis=1)
-    return images, {}
+    found = {}
+    if "t" in variables:
+        found["transform"] = [round(float(v), 4) for v in np.asarray(variables["t"])]
+        found["brightness"] = float(variables.get("brightness", 1.0))
+    return images, found
 
 
 def _build_method(generator, settings: Settings, job: Job) -> Method:
@@ -492,6 +521,7 @@ def _build_method(generator, settings: Settings, job: Job) -> Method:
                  functools.partial(loss_fn, original_frame=True))
     return Method(problem=problem, loss_fn=loss_fn,
                   search=functools.partial(projection_search, plan),
+                  work=functools.partial(work, settings, job.steps),
                   image_data=functools.partial(_image_data, settings, masks), finish=finish,
                   outputs=functools.partial(_outputs, problem, settings),
                   edit=functools.partial(edit_z, problem),

@@ -54,8 +54,10 @@ fingerprint of the generator it belongs to) so it runs once per generator, layer
 
 Settings (``config.method``, :class:`Settings`): preset, layer, num_subspaces (R),
 codes_per_subspace (K), subspaces (the discovery folder; '' = ``<output_dir>/subspaces``, or
-none when the run has no output folder), discovery_steps, lam, mu (-1 = the preset's) and
-sparsity ('' = the preset's). Roles of ``config.lr``: ``latent`` -> z, ``weights`` -> w
+none when the run has no output folder), discovery_steps, discovery_checkpoint (a snapshot of
+the discovery every so many steps in ``<subspaces>/partial``, from which an interrupted
+discovery resumes; 0 = none), lam, mu (-1 = the preset's) and sparsity ('' = the preset's).
+Roles of ``config.lr``: ``latent`` -> z, ``weights`` -> w
 (``paper``) or the base code (``official``).
 """
 
@@ -165,9 +167,11 @@ def _discovery_objective(family: Family, cfg, layer: int, preset: Preset):
 
 
 def discover(generator: Generator, layer: int, preset: Preset, key, steps=None,
-             chunk: int = 250, callback=None):
+             chunk: int = 250, callback=None, checkpoint=None):
     """Trains S; returns ``(S [C, C] numpy with a zero diagonal, {'total', 'feature', 'data',
-    'sparse'}: loss curves [steps])``. Raises ``FloatingPointError`` if the loss diverges."""
+    'sparse'}: loss curves [steps])``. Raises ``FloatingPointError`` if the loss diverges.
+    ``checkpoint``: a :class:`jaxinv.engine.Checkpoint`; an interrupted discovery resumes from
+    its last snapshot and ends as the uninterrupted one would."""
     from jaxinv import engine
 
     family, cfg = generator.family, generator.cfg
@@ -177,7 +181,7 @@ def discover(generator: Generator, layer: int, preset: Preset, key, steps=None,
     s0 = off_diagonal(jnp.full((channels, channels), preset.init_scale))
     result = engine.optimize(_discovery_objective(family, cfg, layer, preset), {"s": s0[None]},
                              {}, {"generator": generator.params}, key[None], steps, chunk=chunk,
-                             callback=callback)
+                             callback=callback, checkpoint=checkpoint)
     engine.check_finite(result, ["self-expressive layer"])
     curves = {"total": result.losses[0], **{k: v[0] for k, v in result.aux.items()}}
     return np.asarray(result.variables["s"][0]), curves
@@ -385,6 +389,7 @@ class Settings:
     codes_per_subspace: int = 5
     subspaces: str = ""
     discovery_steps: int = -1
+    discovery_checkpoint: int = 500
     lam: float = -1.0
     mu: float = -1.0
     sparsity: str = ""
@@ -407,9 +412,9 @@ def prepare_subspaces(settings: Settings, generator: Generator, job: Job):
     Returns ``({'subspaces': masks}, notes)``; a cached discovery made for other settings is
     refused, naming each mismatch."""
     import os
-    import sys
 
-    from tqdm import tqdm
+    from jaxinv.io.checkpoints import OptimizationCheckpoint
+    from jaxinv.report.progress import Bar
 
     preset = discovery_preset(settings)
     root = settings.subspaces or (os.path.join(job.output_dir, "subspaces")
@@ -431,17 +436,15 @@ def prepare_subspaces(settings: Settings, generator: Generator, job: Job):
         s = tree["s"]
         note = f"PmSFC subspaces read from {folder} (discovered once, {steps} steps)."
     else:
-        bar = tqdm(total=steps, desc="subspace discovery", unit="step", file=sys.stderr,
-                   disable=not job.progress)
-
-        def progress(done, last):
-            bar.update(done - bar.n)
-            bar.set_postfix(loss=f"{float(last[0]):.4g}")
-
+        bar = Bar(steps, "subspace discovery (method.discovery_steps)", "steps", job.progress)
+        snapshots = (OptimizationCheckpoint(os.path.join(folder, "partial"),
+                                            {**wanted, "seed": job.seed},
+                                            settings.discovery_checkpoint)
+                     if folder and settings.discovery_checkpoint > 0 else None)
         try:
             s, curves = discover(generator, settings.layer, preset,
                                  jax.random.PRNGKey(job.seed + 31), steps=steps,
-                                 chunk=job.chunk, callback=progress)
+                                 chunk=job.chunk, callback=bar, checkpoint=snapshots)
         except FloatingPointError as e:
             raise ValueError(f"PmSFC subspace discovery diverged: {e}") from None
         finally:
@@ -459,8 +462,26 @@ def prepare_subspaces(settings: Settings, generator: Generator, job: Job):
     if curves is not None and folder:
         save_subspaces(folder, s, a, labels, curves,
                        {**wanted, "num_subspaces": r})
+    if job.output_dir:
+        _write_figures(os.path.join(job.output_dir, "figures"), a, labels,
+                       curves if curves is not None else tree["curves"])
     return ({"subspaces": masks_from_labels(labels, r)},
             (note + f" Subspace sizes: {sizes.tolist()}.",))
+
+
+def _write_figures(folder: str, a, labels, curves) -> None:
+    """The report's figures of a discovery: the affinity grouped by subspace with the cluster
+    boundaries, and the self-expressive loss per discovery step."""
+    import os
+
+    from jaxinv.report import plots
+
+    os.makedirs(folder, exist_ok=True)
+    plots.block_affinity(os.path.join(folder, "subspace_affinity.png"), a, labels,
+                         f"PmSFC channel affinity, {len(np.unique(labels))} subspaces")
+    plots.loss_curves(os.path.join(folder, "subspace_discovery_loss.png"),
+                      {"self-expressive loss": np.asarray(curves["total"])},
+                      title="subspace discovery")
 
 
 def _build_method(generator, settings: Settings, job: Job) -> Method:

@@ -1,4 +1,4 @@
-"""Loss-curve plots (matplotlib, Agg backend), written atomically as PNG."""
+"""The report's figures (matplotlib, Agg backend), written atomically as PNG."""
 
 from __future__ import annotations
 
@@ -9,18 +9,49 @@ import numpy as np
 from jaxinv.io.images import atomic_write_bytes
 
 
-def loss_curves(path: str, curves: dict[str, np.ndarray], title: str = "loss") -> None:
-    """One line per image (``curves`` maps image name to its loss per step), log scale."""
+def _figure(figsize):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    return plt.subplots(figsize=figsize, dpi=100)
+
+
+def _save(path: str, fig) -> None:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def finite_prefix(losses, diverged_at: int | None = None) -> np.ndarray:
+    """The part of a loss curve to draw: up to its last finite step, and before ``diverged_at``
+    (the engine keeps the last finite state after a divergence, so the values it records from
+    that step on say nothing about the optimisation)."""
+    losses = np.asarray(losses, np.float64)
+    end = losses.size if diverged_at is None or diverged_at < 0 else min(diverged_at, losses.size)
+    bad = np.flatnonzero(~np.isfinite(losses[:end]))
+    return losses[:bad[0] if bad.size else end]
+
+
+def loss_curves(path: str, curves: dict[str, np.ndarray], diverged: dict[str, int] | None = None,
+                title: str = "loss") -> None:
+    """One line per image (``curves`` maps image name to its loss per step), log scale. An
+    image in ``diverged`` (name -> step) is drawn up to its last finite step and marked with a
+    cross and '(diverged at step N)'."""
+    diverged = diverged or {}
+    fig, ax = _figure((6, 4))
     for name, losses in curves.items():
-        losses = np.asarray(losses, np.float64)
-        if losses.size:
-            ax.plot(np.arange(1, losses.size + 1), losses, label=name, linewidth=1)
+        step = diverged.get(name)
+        shown = finite_prefix(losses, step)
+        label = name if step is None else f"{name} (diverged at step {step})"
+        line = ax.plot(np.arange(1, shown.size + 1), shown, label=label, linewidth=1)[0]
+        if step is not None and shown.size:
+            ax.plot([shown.size], [shown[-1]], "x", color=line.get_color(), markersize=9,
+                    markeredgewidth=2)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -29,7 +60,41 @@ def loss_curves(path: str, curves: dict[str, np.ndarray], title: str = "loss") -
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    _save(path, fig)
+
+
+def error_scale(path: str, top: float, colormap: str) -> None:
+    """The colour bar of the error panels: ``colormap`` over mean |error| in [0, top]."""
+    import matplotlib as mpl
+
+    fig, ax = _figure((4.0, 0.9))
+    mpl.colorbar.ColorbarBase(ax, cmap=mpl.colormaps[colormap], orientation="horizontal",
+                              norm=mpl.colors.Normalize(0.0, top))
+    ax.set_xlabel(f"error: mean |reconstruction - target| ({top:g} and above saturate)",
+                  fontsize=8)
+    ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    _save(path, fig)
+
+
+def block_affinity(path: str, affinity, labels, title: str) -> None:
+    """A channel affinity [C, C] with the channels grouped by cluster (``labels`` [C]), the
+    cluster boundaries drawn as lines, axes in channels and a colour bar."""
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    shown = np.asarray(affinity, np.float64)[np.ix_(order, order)]
+    fig, ax = _figure((5.2, 4.4))
+    im = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+    sizes = np.bincount(labels)
+    for edge in np.cumsum(sizes)[:-1]:
+        ax.axhline(edge - 0.5, color="white", linewidth=1)
+        ax.axvline(edge - 0.5, color="white", linewidth=1)
+    centres = np.cumsum(sizes) - sizes / 2.0 - 0.5
+    ax.set_xticks(centres, [f"{k}\n({n})" for k, n in enumerate(sizes)], fontsize=7)
+    ax.set_yticks(centres, [str(k) for k in range(sizes.size)], fontsize=7)
+    ax.set_xlabel("channel, grouped by subspace (subspace index and size)")
+    ax.set_ylabel("channel, grouped by subspace")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="affinity")
+    fig.tight_layout()
+    _save(path, fig)
