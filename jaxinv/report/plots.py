@@ -98,3 +98,23 @@ def block_affinity(path: str, affinity, labels, title: str) -> None:
     fig.colorbar(im, ax=ax, label="affinity")
     fig.tight_layout()
     _save(path, fig)
+
+
+def spectrum(path: str, spectra: dict, title: str = "Hessian spectrum") -> None:
+    """Eigenvalues against rank on a log scale, one line per ``spectra`` entry (name ->
+    eigenvalues, any order; values <= 0 are left out of the log plot), as GAN-Geometry shows
+    them."""
+    fig, ax = _figure((5, 3.6))
+    for name, values in spectra.items():
+        values = np.sort(np.asarray(values, np.float64))[::-1]
+        rank = np.arange(1, values.size + 1)
+        keep = values > 0
+        ax.plot(rank[keep], values[keep], label=name, linewidth=1.2)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("eigenvalue")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(path, fig)
