@@ -76,3 +76,22 @@ def test_algorithm_1_finds_a_direction_the_measurements_barely_see(geometry_at_a
     # super-resolution has no exact null space (56 of its 100 eigenvalues are above 1e-3 of
     # the largest), so the gain is a factor of about 3, not orders of magnitude
     assert per_lpips["d"] < 0.5 * per_lpips["v^K"], per_lpips
+
+
+def test_explore_reports_every_solution_with_its_feasibility(geometry_at_a_solution):
+    render, perceptual, z0, h_y, h_x = geometry_at_a_solution
+    eig_y, eig_x = geometry.eigen(h_y), geometry.eigen(h_x)
+    y = _downsample4(render(z0))
+    settings = eglass.Settings(ks=(5, 4), etas=(0.0, 1.0, 10.0), threshold=THRESHOLD,
+                               top_fraction=TOP_FRACTION, feasibility=1e-3)
+    found = eglass.explore(render, _downsample4, perceptual, z0, y, eig_x, eig_y, settings)
+    assert found.images.shape == (6, 64, 64, 3) and found.k.tolist() == [5, 5, 5, 4, 4, 4]
+    assert found.eta.tolist() == [0.0, 1.0, 10.0] * 2
+    # eta 0 is the first solution itself; the error grows with the step; flags follow it
+    np.testing.assert_allclose(found.measurement_error[[0, 3]], 0.0, atol=1e-10)
+    np.testing.assert_allclose(found.lpips[[0, 3]], 0.0, atol=1e-6)
+    assert np.all(found.measurement_error[[1, 4]] < found.measurement_error[[2, 5]])
+    assert np.all(found.lpips[[1, 4]] > 0)
+    np.testing.assert_array_equal(found.feasible, found.measurement_error <= 1e-3)
+    assert found.feasible.any() and not found.feasible.all()  # infeasible ones kept, flagged
+    np.testing.assert_allclose(found.latents[1], z0 + 1.0 * found.directions[0].d, rtol=1e-5)

@@ -16,12 +16,14 @@ of the largest: the measurement-changing ones) whose |correlation| with ``d`` ex
 and the correlations of ``v^K`` and ``d`` with both eigenbases are the paper's Figure 1. New
 solutions are ``G(z0 + eta d)`` for a range of ``eta`` and for K, K-1, K-2, ...
 
-This module holds the algorithm on eigenpairs and latents; it is the first part of the
-method (the runner's config, the report and the PULSE-style baseline come with it later).
+This module holds the algorithm on eigenpairs and latents and :func:`explore`, the solutions
+with their feasibility report; the runner's config, the report and the PULSE-style baseline
+come with it later.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -95,3 +97,57 @@ def step_for(h: np.ndarray, d, change: float) -> float:
     if curvature <= 0:
         raise ValueError("the distance does not grow along this direction (d^T H d <= 0)")
     return float(np.sqrt(2.0 * change / curvature))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """ks: the K of each direction (1 = the top eigenvector of H_X), e.g. (K, K-1, K-2);
+    etas: the steps along each direction; threshold: Algorithm 1's correlation threshold;
+    top_fraction: H_Y eigenvectors above this fraction of the largest eigenvalue count as
+    measurement-changing; feasibility: the largest mean squared measurement error
+    ``mean((A G(z) - y)^2)`` of a feasible solution (the paper: 1e-2 for super-resolution)."""
+
+    ks: tuple = (5, 4, 3)
+    etas: tuple = (-2.0, -1.0, 1.0, 2.0)
+    threshold: float = 0.1
+    top_fraction: float = 1e-3
+    feasibility: float = 1e-2
+
+
+class Solutions(NamedTuple):
+    """One row per (K, eta): latents [m, *z0.shape], images [m, H, W, 3], and per row k, eta,
+    measurement_error (mean squared, against y), lpips (to the first solution G(z0)) and
+    feasible (measurement_error <= the threshold; infeasible rows are kept, flagged)."""
+
+    latents: np.ndarray
+    images: np.ndarray
+    k: np.ndarray
+    eta: np.ndarray
+    measurement_error: np.ndarray
+    lpips: np.ndarray
+    feasible: np.ndarray
+    directions: tuple  # the Direction of each K
+
+
+def explore(render, measure, perceptual, z0, y, h_x: Eigen, h_y: Eigen,
+            settings: Settings) -> Solutions:
+    """New solutions ``G(z0 + eta d_K)`` for every K and eta of ``settings``. ``render(z) ->
+    image [H, W, 3]``, ``measure(image) -> measurement`` (the linear A), ``perceptual(x, y) ->
+    scalar`` (LPIPS), ``y`` the measurements; ``h_x``/``h_y`` the eigenpairs at ``z0``."""
+    import jax
+
+    found = tuple(direction(h_x, h_y, k, settings.threshold, settings.top_fraction)
+                  for k in settings.ks)
+    latents = jnp.concatenate([moved(z0, f.d, settings.etas) for f in found])
+    first = render(z0)
+
+    def score(z):
+        image = render(z)
+        return image, jnp.mean((measure(image) - y) ** 2), perceptual(image, first)
+
+    images, errors, distances = jax.lax.map(score, latents)
+    errors = np.asarray(errors)
+    return Solutions(np.asarray(latents), np.asarray(images),
+                     np.repeat(np.asarray(settings.ks), len(settings.etas)),
+                     np.tile(np.asarray(settings.etas, np.float64), len(settings.ks)),
+                     errors, np.asarray(distances), errors <= settings.feasibility, found)
