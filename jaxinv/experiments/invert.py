@@ -599,17 +599,15 @@ def write_run_outputs(config, out, targets, records, notes):
         plots.loss_curves(os.path.join(out, "loss_curves.png"), curves,
                           {r["image"]: r["diverged_at"] for r in ordered if "diverged_at" in r})
         plot = "loss_curves.png"
-    plots.error_scale(os.path.join(out, "error_scale.png"), grids.ERROR_SCALE,
-                      grids.ERROR_COLORMAP)
+    if not os.path.exists(os.path.join(out, "error_scale.png")):
+        plots.error_scale(os.path.join(out, "error_scale.png"), grids.ERROR_SCALE,
+                          grids.ERROR_COLORMAP)
     columns = ("target",) + (("degraded input",) if _degraded(config) else ()) + (
         "reconstruction", "error")
-    sections = _run_figures(out)
-    figures = {k: v for k, v in sections.items() if k == "Method figures"}
     html.write_report(os.path.join(out, "report.html"), html.Report(
         title=f"jaxinv: {config.name}", notes=notes, summary=summary, counts=counts,
         records=slim, columns=columns, error_scale="error_scale.png", loss_plot=plot,
-        figures=figures, strips={k: v for k, v in sections.items() if k not in figures},
-        settings=config.to_json_best_effort(indent=1)))
+        sections=_run_figures(out), settings=config.to_json_best_effort(indent=1)))
     return summary
 
 

@@ -47,8 +47,9 @@ class Report:
       src}, optional ``files``: {caption: src}, ``values``: the record keys the method added,
       ``robustness``: {case: {metric: {'mean',
       'std'}}}). summary: metric -> {'mean', 'median', 'q1', 'q3', 'n'}. counts: status ->
-      number of images. columns: the panel columns in order. figures / strips: run-level
-      sections, heading -> figures. settings: the config text to show.
+      number of images. columns: the panel columns in order. sections: run-level sections
+      after the images, heading -> figures (empty ones are left out). settings: the config
+      text to show.
     """
 
     title: str
@@ -59,8 +60,7 @@ class Report:
     columns: tuple
     error_scale: str | None = None
     loss_plot: str | None = None
-    figures: dict = dataclasses.field(default_factory=dict)
-    strips: dict = dataclasses.field(default_factory=dict)
+    sections: dict = dataclasses.field(default_factory=dict)
     settings: str = ""
 
 
@@ -161,7 +161,7 @@ def write_report(path: str, report: Report) -> None:
     if r.loss_plot:
         parts.append(f"<h2 id='loss'>Loss</h2>{_img(r.loss_plot, 'loss curves')}")
     parts += _image_rows(r)
-    for heading, figures in {**r.figures, **r.strips}.items():
+    for heading, figures in r.sections.items():
         if figures:
             anchor = heading.lower().replace(" ", "-")
             parts.append(f"<h2 id='{html.escape(anchor)}'>{html.escape(heading)}</h2>"
