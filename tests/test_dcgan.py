@@ -56,7 +56,8 @@ def test_float64_parity_including_gradient(fixture, x64):
     assert rel_err(_nchw(dcgan.generate(cfg, p, z)), io["img_f64"]) <= 1e-6
     for k in range(1, cfg.num_layers + 1):
         assert rel_err(_nchw(dcgan.features(cfg, p, z, k)), io[f"feat_relu{k}_f64"]) <= 1e-6, k
-    grad = jax.grad(lambda v: jnp.sum(dcgan.generate(cfg, p, v) * r))(z)
+    grad = jax.jit(jax.grad(lambda v, params: jnp.sum(dcgan.generate(cfg, params, v) * r)))(
+        z, p)
     assert rel_err(grad, io["grad_z_f64"].reshape(grad.shape)) <= 1e-6
 
 

@@ -53,7 +53,8 @@ def test_float64_parity_including_gradient(fixture, x64):
     for k in range(cfg.num_layers):
         assert rel_err(_nchw(pggan.features(cfg, p, z, k + 1)),
                        io[f"feat_layer{k}_f64"]) <= 1e-6, k
-    grad = jax.grad(lambda v: jnp.sum(pggan.generate(cfg, p, v) * r))(z)
+    grad = jax.jit(jax.grad(lambda v, params: jnp.sum(pggan.generate(cfg, params, v) * r)))(
+        z, p)
     assert rel_err(grad, io["grad_z_f64"]) <= 1e-6
 
 
