@@ -47,6 +47,11 @@ class BasinCMASettings:
     chunk: int = 0
     vectorize: bool = True
 
+    @property
+    def units(self) -> int:
+        """The progress units one image reports: generations, then final steps."""
+        return self.outer_steps + self.final_steps
+
 
 class BasinCMAResult(NamedTuple):
     result: Result            # the final optimisation of the best member (batch of 1)

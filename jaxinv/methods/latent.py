@@ -79,22 +79,28 @@ def build(generator, settings: Settings, rate: dict) -> Problem:
         learning_rates={"z": rate})
 
 
+def _basin_settings(settings: Settings, steps: int, chunk: int):
+    from jaxinv.engine.basincma import BasinCMASettings
+
+    inner = settings.inner_steps if settings.search == "basincma" else 0
+    final = 0 if settings.search == "cma" else steps
+    return BasinCMASettings(settings.outer_steps, inner, final, settings.population,
+                            settings.sigma, chunk)
+
+
 def basin_search(settings: Settings, steps: int, chunk: int, objective, variables, data,
                  context, keys, callback=None):
     """BasinCMA (or plain CMA, CMA then Adam) for each image of the batch. Loss curve: CMA's
     best loss per generation, then the final Adam steps."""
     from jaxinv.engine import stack_results
-    from jaxinv.engine.basincma import BasinCMASettings, basin_cma
+    from jaxinv.engine.basincma import basin_cma
     from jaxinv.report.progress import ImageProgress
 
-    inner = settings.inner_steps if settings.search == "basincma" else 0
-    final = 0 if settings.search == "cma" else steps
-    basin = BasinCMASettings(settings.outer_steps, inner, final, settings.population,
-                             settings.sigma, chunk)
+    basin = _basin_settings(settings, steps, chunk)
     rows = []
     for b in range(len(keys)):
         one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
-        stage = ImageProgress(callback, b * (settings.outer_steps + final), len(keys))
+        stage = ImageProgress(callback, b * basin.units, len(keys))
         r = basin_cma(objective, one(variables), "z", one(data), context, keys[b], basin,
                       stage.at(0))
         rows.append(r.result._replace(
@@ -113,11 +119,10 @@ def _build_method(generator, settings: Settings, job: Job) -> Method:
     problem = build(generator, settings, job.rate("latent", 0.05))
     if settings.search == "adam":
         return Method(problem=problem)
-    final = 0 if settings.search == "cma" else job.steps
+    units = _basin_settings(settings, job.steps, job.chunk).units
     return Method(problem=problem,
                   search=functools.partial(basin_search, settings, job.steps, job.chunk),
-                  work=lambda batch: (batch * (settings.outer_steps + final),
-                                      "generations and steps"))
+                  work=lambda batch: (batch * units, "generations and steps"))
 
 
 METHOD = MethodSpec("z", Settings, _build_method, families=("dcgan", "pggan"),
