@@ -19,7 +19,8 @@ because LPIPS' gradient vanishes there; here every way is exact and composes wit
 Latents are any array (z [d], W+ [L, d], ...); Hessians are over its flattened entries
 [n, n], ``n = z0.size``. Float64: enable ``jax_enable_x64`` and pass float64 params and
 latents (:func:`as_float64`). :func:`eigen` sorts eigenpairs by decreasing eigenvalue, as the
-spectrum plot (:func:`jaxinv.report.plots.spectrum`) shows them.
+spectrum plot (:func:`jaxinv.report.plots.spectrum`) shows them; :func:`eigenpairs` picks the
+way by name.
 """
 
 from __future__ import annotations
@@ -131,6 +132,24 @@ def lanczos_top(f: Callable, z0, k: int, iterations: int, key) -> Eigen:
     order = jnp.argsort(-values)[:k]
     ritz = basis.T @ vectors[:, order]
     return Eigen(values[order], ritz / jnp.linalg.norm(ritz, axis=0, keepdims=True))
+
+
+WAYS = ("dense", "hvp", "lanczos")
+
+
+def eigenpairs(f: Callable, z0, way: str = "hvp", chunk: int = 16, k: int = 0,
+               key=None) -> Eigen:
+    """Eigenpairs of H(z0) by decreasing eigenvalue, the Hessian taken ``way``: ``'dense'``
+    (:func:`dense_hessian`) or ``'hvp'`` (:func:`hessian_by_hvp` with ``chunk``) give all n;
+    ``'lanczos'`` gives the top ``k`` (:func:`lanczos_top`, 2k + 20 iterations, start drawn
+    from ``key``) without forming H."""
+    if way == "dense":
+        return eigen(dense_hessian(f, z0))
+    if way == "hvp":
+        return eigen(hessian_by_hvp(f, z0, chunk))
+    if way == "lanczos":
+        return lanczos_top(f, z0, k, 2 * k + 20, key)
+    raise ValueError(f"way {way!r}: choose one of {WAYS}")
 
 
 def measurement_hessian(render: Callable, operator: Callable, z0) -> jax.Array:

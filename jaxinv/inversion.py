@@ -14,7 +14,6 @@ Keys: image ``i`` of a run (its index in the run, not in the batch) is optimised
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 from typing import Any, Callable, Mapping, NamedTuple
@@ -106,8 +105,15 @@ def build_solver(generator: Generator, method: str, settings, job: methods.Job,
     methods.check_family(spec, generator)
     if not isinstance(settings, spec.settings):
         settings = methods.make_settings(spec, settings or {})
-    built = spec.build(generator, settings, job)
     operator = degradation.operator
+    job = dataclasses.replace(job, operator=operator)
+    built = spec.build(generator, settings, job)
+    if "lpips" in built.needs and lpips is None:
+        raise ValueError(f"method {method!r} needs an LPIPS network (in the runner: "
+                         f"lpips.metric = True)")
+    if built.loss_fn is not None and operator.name != "identity":
+        raise ValueError(f"method {method!r} fits its targets with its own loss; it takes no "
+                         f"degradation ({operator.name})")
     if built.views is not None and operator.name != "identity":
         raise ValueError(f"method {method!r} renders several views of each target; it needs "
                          f"the identity degradation, not {operator.name}")
@@ -205,23 +211,6 @@ class Solved(NamedTuple):
     compile_seconds: float  # time JAX spent tracing and compiling during it
 
 
-@contextlib.contextmanager
-def compile_timer():
-    """Yields a list that collects the durations of JAX's tracing and compilation events
-    while the block runs (JAX's own monitoring events)."""
-    durations = []
-
-    def listen(event, seconds, **kwargs):
-        if event.startswith("/jax/core/compile/"):
-            durations.append(seconds)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield durations
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-
-
 def _keys(seed: int, indices) -> jax.Array:
     """``fold_in(PRNGKey(seed), i)`` for each run index i [B, ...]."""
     root = jax.random.PRNGKey(seed)
@@ -258,10 +247,12 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
         variables, data, keys = sharding.split_batch((variables, data, keys), mesh)
         context = sharding.replicate(context, mesh)
     search = solver.method.search or functools.partial(_optimize, solver.job)
-    with compile_timer() as compiling:
+    with engine.compile_timer() as compiling:
         start = time.perf_counter()
         result = search(solver.objective, variables, data, context, keys, callback)
         seconds = time.perf_counter() - start
+    if result.found is not None:
+        data = {**data, "found": result.found}
     final = _render(result.variables, context, render=problem.render, step=solver.job.steps)
     if y.ndim < 5:
         final = final[:, 0]

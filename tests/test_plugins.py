@@ -131,7 +131,8 @@ def test_unknown_method_settings_are_refused_by_name(tmp_path):
         invert.run(c)
     with pytest.raises(methods.SettingsError, match="num_codez"):
         methods.make_settings(methods.get("mganprior"), {"num_codez": 3})
-    with pytest.raises(invert.ConfigError, match="unknown method 'mgan'; available: mganprior"):
+    with pytest.raises(invert.ConfigError,
+                       match="unknown method 'mgan'; available: eglass, mganprior"):
         c = base_config()
         c.method = method_config("mganprior")
         c.method.name = "mgan"

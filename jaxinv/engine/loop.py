@@ -22,6 +22,7 @@ weight took twice as long), while small ones gain about 10%; so every backend sc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from typing import Any, Callable, NamedTuple, Protocol, Sequence
@@ -60,6 +61,7 @@ class Result(NamedTuple):
     losses: np.ndarray      # [B, steps]
     aux: dict               # name -> [B, steps]
     diverged_at: np.ndarray  # [B], -1 where every step was finite
+    found: Any = None        # a search's per-image arrays besides the variables, batched
 
 
 class DivergenceError(FloatingPointError):
@@ -253,3 +255,20 @@ def check_finite(result: Result, names: Sequence[str] | None = None) -> None:
         if names is None:
             names = [f"image {b}" for b in range(len(result.diverged_at))]
         raise DivergenceError([(names[b], int(result.diverged_at[b])) for b in bad])
+
+
+@contextlib.contextmanager
+def compile_timer():
+    """Yields a list that collects the durations of JAX's tracing and compilation events
+    while the block runs (JAX's own monitoring events)."""
+    durations = []
+
+    def listen(event, seconds, **kwargs):
+        if event.startswith("/jax/core/compile/"):
+            durations.append(seconds)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield durations
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)

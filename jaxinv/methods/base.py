@@ -30,6 +30,11 @@ Hooks of :class:`Method` (all optional):
 - ``edit(variables, context, direction, alphas) -> images``: moves a solution along a latent
   direction; default: :func:`jaxinv.methods.latent_ops.edit` for methods with a W+ sampler.
 - ``target_options``: what recovery targets need from the method (e.g. BigGAN's class).
+- ``needs``: run-level networks the hooks use (``'lpips'``: e-GLASS's perceptual Hessian);
+  a run without one is refused before anything compiles.
+
+A ``search`` may return, in ``Result.found``, per-image arrays besides the variables (batched,
+e.g. e-GLASS's baseline restarts); ``outputs`` reads image b's as ``data['found']``.
 
 ``register`` adds a method at run time (a test or a notebook can plug one in without editing the
 library); the built-in methods are imported on first use.
@@ -59,6 +64,10 @@ class Job:
     progress: show progress bars.
     devices: how many local devices a batch is split over (0 = all; the largest number of them
       that divides the batch; :mod:`jaxinv.engine.sharding`).
+    operator: the run's forward model A (a :class:`jaxinv.ops.base.Operator`; its batch-shared
+      params are ``context['op']``, an image's own ``data['op']``), set by
+      :func:`jaxinv.inversion.build_solver` for methods that reason about the measurements
+      (e-GLASS); None until then.
     """
 
     steps: int = 300
@@ -70,6 +79,7 @@ class Job:
     output_dir: str = ""
     progress: bool = False
     devices: int = 0
+    operator: Any = None
 
     def rate(self, role: str, default: float) -> dict:
         """The learning-rate spec of ``role``; ``{'lr': default}`` (the method's own default,
@@ -92,6 +102,7 @@ class Method:
     outputs: Callable | None = None
     edit: Callable | None = None
     target_options: Mapping = dataclasses.field(default_factory=dict)
+    needs: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,5 +148,6 @@ _REGISTRY = Registry("method", {"stylegan2": "jaxinv.methods.baselines",
                                 "mganprior": "jaxinv.methods.mganprior",
                                 "pmsfc": "jaxinv.methods.pmsfc",
                                 "pix2latent": "jaxinv.methods.pix2latent",
-                                "z": "jaxinv.methods.latent"}, "METHOD")
+                                "z": "jaxinv.methods.latent",
+                                "eglass": "jaxinv.methods.eglass"}, "METHOD")
 register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get

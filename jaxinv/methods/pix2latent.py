@@ -493,7 +493,9 @@ def _outputs(problem, settings: Settings, variables, context, target, final, dat
 
 
 def _build_method(generator, settings: Settings, job: Job) -> Method:
-    """Needs an LPIPS backbone when ``job.loss.lpips`` > 0 (the paper: 10 x LPIPS-alex)."""
+    """Needs an LPIPS backbone when ``job.loss.lpips`` > 0 (the paper: 10 x LPIPS-alex). With
+    a degradation (super-resolution, inpainting, ...) the loss is the run's reconstruction loss
+    of the measurements, and the mask and transforms are refused."""
     from jaxinv.io.images import list_images, load_mask
 
     if settings.search not in SEARCHES:
@@ -515,10 +517,17 @@ def _build_method(generator, settings: Settings, job: Job) -> Method:
     rates = {"z": job.rate("latent", p.z_lr), "embed": job.rate("weights", p.embed_lr)}
     problem = build(generator.cfg, settings.class_index, settings.truncation, settings.preset,
                     rates)
-    loss_fn = functools.partial(projection_loss, problem, job.loss.lpips_net, job.loss.lpips)
+    measured = job.operator is not None and job.operator.name != "identity"
+    if measured and (settings.mask or settings.transform != "none" or settings.transform_search):
+        raise ValueError(f"degradation {job.operator.name!r}: pix2latent fits measurements "
+                         f"only without a mask, a transform or a transform search (its masked, "
+                         f"warped loss lives in the image's frame)")
+    # through a degradation, the run's reconstruction loss of the measurements (job.loss)
+    loss_fn = None if measured else functools.partial(projection_loss, problem,
+                                                      job.loss.lpips_net, job.loss.lpips)
     plan = _Plan(settings, job.steps, job.chunk,
                  tuple(sorted((name, tuple(sorted(spec.items()))) for name, spec in rates.items())),
-                 functools.partial(loss_fn, original_frame=True))
+                 loss_fn and functools.partial(loss_fn, original_frame=True))
     return Method(problem=problem, loss_fn=loss_fn,
                   search=functools.partial(projection_search, plan),
                   work=functools.partial(work, settings, job.steps),

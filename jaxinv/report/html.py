@@ -44,7 +44,8 @@ class Report:
     """Everything ``report.html`` shows.
 
     records: one dict per image (``status``; for finished images ``panels``: {column label:
-      src}, optional ``files``: {caption: src}, ``values``: the record keys the method added,
+      src}, optional ``files``: {caption: src}, ``values``: the record keys the method added
+      (a list of dicts is shown as a table, e.g. e-GLASS's one row per solution),
       ``robustness``: {case: {metric: {'mean',
       'std'}}}). summary: metric -> {'mean', 'median', 'q1', 'q3', 'n'}. counts: status ->
       number of images. columns: the panel columns in order. sections: run-level sections
@@ -131,12 +132,24 @@ def _image_rows(r: Report) -> list[str]:
         parts.append(f"<tr><td>{name}</td>{cells}<td class='metrics'>{metrics}</td></tr>")
         extra = [_figure(Figure(src, cap)) for cap, src in rec.get("files", {}).items()]
         extra += [_robustness(rec["robustness"])] if rec.get("robustness") else []
-        extra += [f"<p>{html.escape(k)} = {_fmt(rec.get(k))}</p>" for k in rec.get("values", ())]
+        extra += [_value(k, rec.get(k)) for k in rec.get("values", ())]
         if extra:
             parts.append(f"<tr><td></td><td class='metrics' colspan='{len(r.columns) + 1}'>"
                          + "".join(extra) + "</td></tr>")
     parts.append("</table>")
     return parts
+
+
+def _value(key: str, value) -> str:
+    """A method's value: a table when it is a list of rows (dicts), else ``key = value``."""
+    if not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
+        return f"<p>{html.escape(key)} = {_fmt(value)}</p>"
+    columns = list(dict.fromkeys(c for row in value for c in row))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in columns) + "</tr>"
+                   for row in value)
+    return (f"<table class='robustness'><caption>{html.escape(key)}</caption><tr>{head}</tr>"
+            f"{rows}</table>")
 
 
 def _robustness(table: dict) -> str:

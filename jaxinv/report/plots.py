@@ -9,22 +9,35 @@ import numpy as np
 from jaxinv.io.images import atomic_write_bytes
 
 
-def _figure(figsize):
+def _figure(figsize, rows: int = 1, cols: int = 1, **options):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=figsize, dpi=100)
+    return plt.subplots(rows, cols, figsize=figsize, dpi=100, **options)
 
 
-def _save(path: str, fig) -> None:
+def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def _save(path: str, fig) -> None:
+    atomic_write_bytes(path, _png(fig))
+
+
+def as_image(fig) -> np.ndarray:
+    """A figure as an image [H, W, 3] in [-1, 1] (for a method's ``outputs``, which the runner
+    saves with the image files)."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(_png(fig))).convert("RGB"), np.float32)
+    return rgb / 127.5 - 1.0
 
 
 def finite_prefix(losses, diverged_at: int | None = None) -> np.ndarray:
@@ -101,6 +114,11 @@ def block_affinity(path: str, affinity, labels, title: str) -> None:
 
 
 def spectrum(path: str, spectra: dict, title: str = "Hessian spectrum") -> None:
+    """Writes :func:`spectrum_figure` to ``path``."""
+    _save(path, spectrum_figure(spectra, title))
+
+
+def spectrum_figure(spectra: dict, title: str = "Hessian spectrum"):
     """Eigenvalues against rank on a log scale, one line per ``spectra`` entry (name ->
     eigenvalues, any order; values <= 0 are left out of the log plot), as GAN-Geometry shows
     them."""
@@ -117,4 +135,65 @@ def spectrum(path: str, spectra: dict, title: str = "Hessian spectrum") -> None:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(path, fig)
+    return fig
+
+
+def captioned_grid(rows, title: str = ""):
+    """Images in rows with a caption under each: ``rows`` is a list of ``(row label, [(image
+    [H, W, 3] in [-1, 1], caption, flagged)])``; flagged captions and frames are red."""
+    cols = max(len(cells) for _, cells in rows)
+    fig, axes = _figure((1.75 * cols + 0.6, 2.1 * len(rows) + 0.4), len(rows), cols,
+                        squeeze=False)
+    for r, (label, cells) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(cells):
+                ax.axis("off")
+                continue
+            image, caption, flagged = cells[c]
+            ax.imshow(np.clip((np.asarray(image, np.float32) + 1.0) / 2.0, 0.0, 1.0),
+                      interpolation="nearest")
+            ax.set_xlabel(caption, fontsize=7, color="red" if flagged else "black")
+            for spine in ax.spines.values():
+                spine.set_edgecolor("red" if flagged else "black")
+        axes[r][0].set_ylabel(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def correlation_figure(correlations: dict, labels, threshold: float, top: int, coupling,
+                       title: str = ""):
+    """e-GLASS's Figure 1: |correlation| of each vector (``labels``) with the eigenvectors of
+    H_Y and of H_X against their rank (``correlations``: {'H_Y': [m, n], 'H_X': [m, n]}),
+    the threshold and the ``top`` measurement-changing H_Y eigenvectors marked; and |C| =
+    |U^T V|, the coupling of the two eigenbases."""
+    fig, axes = _figure((12, 3.6), 1, 3)
+    im = axes[0].imshow(np.abs(np.asarray(coupling)), cmap="viridis", interpolation="nearest",
+                        vmin=0.0, vmax=1.0)
+    axes[0].set_xlabel("eigenvector of H_X (rank)")
+    axes[0].set_ylabel("eigenvector of H_Y (rank)")
+    axes[0].set_title("|C| = |U^T V|", fontsize=9)
+    fig.colorbar(im, ax=axes[0])
+    for ax, name in zip(axes[1:], ("H_Y", "H_X")):
+        values = np.asarray(correlations[name])
+        rank = np.arange(1, values.shape[1] + 1)
+        for label, row in zip(labels, values):
+            ax.plot(rank, row, ".-", label=label, linewidth=0.8, markersize=3)
+        ax.set_xlabel(f"eigenvector of {name} (rank)")
+        ax.set_ylabel("|correlation|")
+        ax.set_ylim(0.0, 1.0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[1].axhline(threshold, color="gray", linestyle="--", linewidth=0.8)
+    axes[1].axvspan(0.5, top + 0.5, color="orange", alpha=0.12)
+    axes[1].set_title(f"with H_Y (shaded: its {top} measurement-changing; dashed: threshold)",
+                      fontsize=8)
+    axes[2].set_title("with H_X", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

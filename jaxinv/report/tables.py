@@ -36,9 +36,15 @@ def write_metrics(json_path: str, csv_path: str, records: list[dict]) -> None:
 
 
 def summarize(records: list[dict], keys=("psnr", "ssim", "lpips", "auc", "latent_error")) -> dict:
-    """Mean, median and quartiles of each metric over the finished images."""
+    """Mean, median and quartiles of each metric over the finished images: ``keys``, then the
+    numeric values methods added (a record's ``values``, e.g. e-GLASS's feasible counts)."""
+    import numbers
+
     import numpy as np
 
+    added = [k for r in records for k in r.get("values", ())
+             if isinstance(r.get(k), numbers.Real) and not isinstance(r.get(k), bool)]
+    keys = tuple(keys) + tuple(k for k in dict.fromkeys(added) if k not in keys)
     out = {}
     for k in keys:
         vals = [r[k] for r in records if r.get(k) is not None and r.get("status") == "ok"]
