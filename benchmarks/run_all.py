@@ -40,6 +40,10 @@ BENCHMARKS = {
                  120, 300),
     "scaling": ("scaling.py", ["--simulate", "8"], [], 150, 300),
     "engine_compile": ("engine_compile.py", ["--steps", "5"], ["--steps", "20"], 120, 200),
+    "eglass": ("eglass.py",
+               ["--targets", "1", "--restarts", "4", "--steps", "300", "--sizes", "32", "128"],
+               ["--targets", "4", "--restarts", "10", "--sizes", "32", "128", "512", "2048"],
+               400, 600),
 }
 
 

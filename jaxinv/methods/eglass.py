@@ -124,7 +124,9 @@ class Settings:
       other variables stay at the first solution.
     hessian: how the Hessians are taken (:data:`jaxinv.geometry.WAYS`): 'dense'
       (``jax.hessian``), 'hvp' (Hessian-vector products, ``chunk`` basis vectors at a time,
-      memory bounded by the chunk) or 'lanczos' (the top ``eigenpairs`` only, never forming H).
+      memory bounded by the chunk) or 'lanczos' (the top ``eigenpairs`` only, never forming H;
+      when every one of H_Y's is above ``top_fraction`` the record says
+      ``measurement_directions_truncated``: more measurement-changing directions may exist).
     ks: the K of each direction (1 = the top eigenvector of H_X), e.g. (K, K-1, K-2).
     etas: the steps along each direction (latent units; d has unit norm).
     threshold: Algorithm 1's |correlation| threshold.
@@ -176,6 +178,23 @@ def explore(score: Callable, z0, h_x: Eigen, h_y: Eigen, settings: Settings) -> 
                      np.repeat(np.asarray(settings.ks), len(settings.etas)),
                      np.tile(np.asarray(settings.etas, np.float64), len(settings.ks)),
                      errors, distances, errors <= settings.feasibility, found)
+
+
+def time_to_feasible(record: dict, n: int = 10) -> dict:
+    """Seconds e-GLASS and the PULSE-style baseline take to give ``n`` feasible solutions,
+    from one image's runner record (compilation excluded), each extrapolated linearly from
+    what it found: e-GLASS pays the first inversion and the Hessians once, then each feasible
+    solution costs its share of the exploration (more K and eta cost the same per solution);
+    each baseline restart is an independent inversion, so ``n`` feasible ones cost ``n /
+    baseline_feasible`` times the restarts' time. None where none was feasible."""
+    out = {"eglass": None, "baseline": None}
+    if record.get("feasible"):
+        explore_seconds = record["eglass_seconds"] - record["hessian_seconds"]
+        out["eglass"] = (record["first_seconds"] + record["hessian_seconds"] +
+                         explore_seconds * n / record["feasible"])
+    if record.get("baseline_feasible"):
+        out["baseline"] = record["baseline_seconds"] * n / record["baseline_feasible"]
+    return out
 
 
 # ---------------------------------------------------------------- the method for the runner
@@ -366,6 +385,7 @@ def _outputs(inner: Method, settings: Settings, job: Job, model: _Model, variabl
     first_image, first_error, _ = (np.asarray(a)[0] for a in score(
         jax.tree_util.tree_map(lambda a: a[None], reference)))
     net, params = model.net, context["lpips"]
+    top = top_measurement_vectors(h_y, settings.top_fraction)
     feasible_images = [first_image] + list(found.images[found.feasible])
     values.update(
         first_measurement_error=float(first_error), feasible=int(found.feasible.sum()),
@@ -373,6 +393,9 @@ def _outputs(inner: Method, settings: Settings, job: Job, model: _Model, variabl
         diversity_lpips=diversity(np.stack(feasible_images), params, net),
         first_seconds=float(data["found"]["first_seconds"]), hessian_seconds=hessian_seconds,
         eglass_seconds=seconds,
+        measurement_directions=int(top.shape[1]),
+        measurement_directions_truncated=bool(top.shape[1] == h_y.values.size and
+                                              settings.hessian == "lanczos"),
         directions=[{"k": int(k), "removed": len(f.removed),
                      "rounds": f.rounds} for k, f in zip(settings.ks, found.directions)],
         solutions=_rows({"k": found.k, "eta": found.eta,
@@ -397,8 +420,7 @@ def _outputs(inner: Method, settings: Settings, job: Job, model: _Model, variabl
     corr = correlations(h_y, h_x, np.stack([found.directions[0].start, found.directions[0].d],
                                            axis=1))
     pictures["eglass_correlations.png"] = plots.as_image(plots.correlation_figure(
-        corr, (f"v^{k}", "d"), settings.threshold,
-        top_measurement_vectors(h_y, settings.top_fraction).shape[1], corr["coupling"],
+        corr, (f"v^{k}", "d"), settings.threshold, top.shape[1], corr["coupling"],
         f"Figure 1: K = {k}"))
     pictures["eglass_spectra.png"] = plots.as_image(plots.spectrum_figure(
         {"H_Y (measurement error)": h_y.values, f"H_X (LPIPS-{net})": h_x.values},
