@@ -10,12 +10,6 @@ _RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       os.path.join(tempfile.gettempdir(), f"jaxinv-tests-xla-{_RUN}"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-# The tests' programs run a few steps each, so compiling them is most of the suite's time; with
-# LLVM's optimisations off (XLA's CPU backend) they compile about twice as fast and run a little
-# slower. The arithmetic is the same (no fast-math either way).
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               " --xla_backend_optimization_level=0").strip()
 
 import jax  # noqa: E402
 import numpy as np
