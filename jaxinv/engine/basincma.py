@@ -19,7 +19,6 @@ generation, state on the device); the final steps are :func:`jaxinv.engine.optim
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import NamedTuple
 
@@ -125,8 +124,8 @@ def basin_cma(objective: Objective, variables, name: str, data, context, key,
     start = jnp.ravel(variables[name])
     pop = settings.population or default_population(start.size)
     k_init, k_loop, k_final = jax.random.split(key, 3)
-    evaluate = functools.partial(_evaluate_basin, objective, name, settings.inner_steps,
-                                 pop if settings.vectorize else 1)
+    evaluate = cma.evaluator(_evaluate_basin, objective, name, settings.inner_steps,
+                             pop if settings.vectorize else 1)
     found = cma.minimize(evaluate, start, (variables, data, context), (), (k_init, k_loop),
                          cma.CMASettings(settings.outer_steps, pop, settings.sigma), callback)
     best = found.best.member if settings.outer_steps else variables

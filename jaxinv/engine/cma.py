@@ -51,6 +51,14 @@ def _strategy(population: int, dim: int):
     return CMA_ES(population, jnp.zeros((dim,)))
 
 
+@functools.lru_cache(maxsize=64)
+def evaluator(fn: Callable, *args) -> Callable:
+    """``functools.partial(fn, *args)``, the same object for equal (hashable) arguments. The
+    compiled outer step is keyed by ``evaluate``, and two partials are never equal even with
+    the same arguments: built afresh per image, each image would compile its own step."""
+    return functools.partial(fn, *args)
+
+
 @functools.partial(jax.jit, static_argnames=("strategy", "evaluate", "eval_keys"))
 def _outer_step(es_state, es_params, best: Best, carry, operands, step_key, step, *, strategy,
                 evaluate, eval_keys):
@@ -76,7 +84,9 @@ def minimize(evaluate: Callable, start, operands, carry, keys, settings: CMASett
         ``functools.partial`` of one with hashable arguments), traced once per shape. Scores
         must be finite (map non-finite ones to a large number: CMA ranks them last).
       operands: arrays ``evaluate`` reads but does not change (variables, data, context), passed
-        to the compiled step as arguments, never closed over.
+        to the compiled step as arguments, never closed over. The step is compiled once per
+        ``evaluate`` object: build it with :func:`evaluator` so that equal arguments give the
+        same object across calls.
       carry: state ``evaluate`` updates from step to step (a pytree of arrays; may be empty).
       keys: ``(init_key, loop_key)``.
       callback: called after each step with ``(steps done, best score)`` (one host transfer).

@@ -242,7 +242,7 @@ def transform_search(objective, score_fn, variables, data, context, key, t0,
         return np.asarray(t0), 1.0, variables, np.zeros((0,))
     start = jnp.zeros((t0.size + int(search.color),))
     pop = search.population or default_population(start.size)
-    evaluate = functools.partial(_evaluate_transforms, objective, score_fn, search)
+    evaluate = cma.evaluator(_evaluate_transforms, objective, score_fn, search)
     found = cma.minimize(evaluate, start, (variables, data, context, t0), variables["z"],
                          tuple(jax.random.split(key)),
                          cma.CMASettings(search.outer_steps, pop, 1.0, eval_keys=2), callback)
