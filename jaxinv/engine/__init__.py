@@ -14,4 +14,5 @@ from jaxinv.engine.optimizers import build_optimizer
 from jaxinv.engine.schedules import make_schedule
 
 __all__ = ["Checkpoint", "DivergenceError", "EngineState", "Objective", "Result", "Snapshot",
-           "check_finite", "compile_timer", "optimize", "stack_results", "build_optimizer", "make_schedule"]
+           "check_finite", "compile_timer", "optimize", "stack_results", "build_optimizer",
+           "make_schedule"]

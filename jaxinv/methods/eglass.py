@@ -260,17 +260,28 @@ def _eigenpairs(variables, context, op_data, key, *, model, way, chunk, k):
             geometry.eigenpairs(f_x, z0, way, chunk, k, k_x))
 
 
+def _measurement_error(model: _Model, context, op_data, y, image):
+    """Mean squared error of ``image``'s measurement against ``y``: what feasibility bounds."""
+    return jnp.mean((_measure(model, context, op_data, image) - y) ** 2)
+
+
 @functools.partial(jax.jit, static_argnames=("model",))
-def _score(batch, reference, context, op_data, y, *, model):
+def _first(reference, context, op_data, y, *, model):
+    """The first solution's image [H, W, 3] and measurement error."""
+    image = _image(model, reference, context)
+    return image, _measurement_error(model, context, op_data, y, image)
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def _score(batch, first, context, op_data, y, *, model):
     """Images [m, H, W, 3] of the solutions ``batch`` (variables with a leading axis m), their
-    mean squared measurement error against ``y`` and their LPIPS to the ``reference``
-    solution's image."""
-    first = _image(model, reference, context)
+    mean squared measurement error against ``y`` and their LPIPS to the first solution's
+    image ``first``."""
 
     def one(v):
         image = _image(model, v, context)
-        error = jnp.mean((_measure(model, context, op_data, image) - y) ** 2)
-        return image, error, _perceptual(model, context, image, first)
+        return (image, _measurement_error(model, context, op_data, y, image),
+                _perceptual(model, context, image, first))
 
     return jax.lax.map(one, batch)
 
@@ -369,7 +380,6 @@ def _outputs(inner: Method, settings: Settings, job: Job, model: _Model, variabl
         variables, context, target, final, data)
     y, op_data = jnp.asarray(data["target"]), data.get("op", {})
     reference = {k: jnp.asarray(v) for k, v in variables.items()}
-    score = lambda batch: _score(batch, reference, context, op_data, y, model=model)
     with engine.compile_timer() as compiling:
         began = time.perf_counter()
         h_y, h_x = _eigenpairs(reference, context, op_data, jax.random.PRNGKey(job.seed),
@@ -378,17 +388,18 @@ def _outputs(inner: Method, settings: Settings, job: Job, model: _Model, variabl
         h_y, h_x = (Eigen(np.asarray(e.values, np.float64), np.asarray(e.vectors, np.float64))
                     for e in (h_y, h_x))
         hessian_seconds = max(time.perf_counter() - began - sum(compiling), 0.0)
+        first_image, first_error = _first(reference, context, op_data, y, model=model)
+        score = lambda batch: _score(batch, first_image, context, op_data, y, model=model)
         z0 = np.asarray(flatten(reference, model.names))
         found = explore(lambda z: score(with_latent(reference, model.names, z)), z0, h_x, h_y,
                         settings)
         seconds = max(time.perf_counter() - began - sum(compiling), 0.0)
-    first_image, first_error, _ = (np.asarray(a)[0] for a in score(
-        jax.tree_util.tree_map(lambda a: a[None], reference)))
+    first_image, first_error = np.asarray(first_image), float(first_error)
     net, params = model.net, context["lpips"]
     top = top_measurement_vectors(h_y, settings.top_fraction)
     feasible_images = [first_image] + list(found.images[found.feasible])
     values.update(
-        first_measurement_error=float(first_error), feasible=int(found.feasible.sum()),
+        first_measurement_error=first_error, feasible=int(found.feasible.sum()),
         solutions_tried=int(found.feasible.size),
         diversity_lpips=diversity(np.stack(feasible_images), params, net),
         first_seconds=float(data["found"]["first_seconds"]), hessian_seconds=hessian_seconds,
@@ -401,7 +412,7 @@ def _outputs(inner: Method, settings: Settings, job: Job, model: _Model, variabl
         solutions=_rows({"k": found.k, "eta": found.eta,
                          "measurement_error": found.measurement_error, "lpips": found.lpips,
                          "feasible": found.feasible}))
-    rows = [("first solution", [(first_image, _caption(float(first_error), 0.0,
+    rows = [("first solution", [(first_image, _caption(first_error, 0.0,
                                                         first_error <= settings.feasibility),
                                  first_error > settings.feasibility)])]
     for i, k in enumerate(settings.ks):
@@ -436,8 +447,7 @@ def _baseline(settings: Settings, found, values: dict, score, first_image, param
     restarts = {k: jnp.asarray(v) for k, v in found["restarts"].items()}
     images, errors, distances = (np.asarray(a) for a in score(restarts))
     ok = (errors <= settings.feasibility) & (np.asarray(found["restart_diverged_at"]) < 0)
-    flat = np.stack([np.asarray(flatten(jax.tree_util.tree_map(lambda a: a[i], restarts),
-                                        names)) for i in range(ok.size)])
+    flat = np.asarray(jax.vmap(lambda v: flatten(v, names))(restarts))
     values.update(
         baseline_feasible=int(ok.sum()), baseline_tried=int(ok.size),
         baseline_distinct=int(np.unique(np.round(flat, 4), axis=0).shape[0]),
