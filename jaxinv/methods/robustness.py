@@ -19,37 +19,29 @@ from jaxinv.losses import lpips as lpips_lib
 from jaxinv.methods.problem import REPRESENTATIVE_KEY
 
 
-def _scores(images, target, lpips_net, lpips_params):
-    targets = jnp.broadcast_to(target, images.shape)
-    out = {"psnr": metrics.psnr(images, targets)}
-    if lpips_net is not None:
-        out["lpips"] = lpips_lib.distance(lpips_net, lpips_params, images, targets)
-    return out
-
-
 @functools.partial(jax.jit, static_argnames=("sample_wplus", "render_wplus", "num_samples",
                                              "snrs", "lpips_net"))
 def _report_arrays(variables, context, target, key, lpips_params, *, sample_wplus, render_wplus,
                    num_samples, snrs, lpips_net):
+    """Every case's images rendered in one vmapped batch (one render in the compiled program,
+    not one per case), then scored and split by case."""
     keys = jax.random.split(key, num_samples)
-
-    def fresh(k):
-        ws, const = sample_wplus(variables, context, k)
-        return render_wplus(variables, context, ws, const)[0]
-
-    result = {"fresh": _scores(jax.vmap(fresh)(keys), target, lpips_net, lpips_params)}
+    ws_fresh, const_fresh = jax.vmap(lambda k: sample_wplus(variables, context, k))(keys)
     ws, const = sample_wplus(variables, context, REPRESENTATIVE_KEY)
-    power = jnp.mean(ws ** 2)
-    for snr in snrs:
-        std = jnp.sqrt(power / 10.0 ** (snr / 10.0))
-
-        def noisy(k):
-            return render_wplus(variables, context, ws + std * jax.random.normal(k, ws.shape),
-                                const)[0]
-
-        result[f"snr_{snr:g}db"] = _scores(jax.vmap(noisy)(keys), target, lpips_net,
-                                           lpips_params)
-    return result
+    stds = jnp.sqrt(jnp.mean(ws ** 2) / 10.0 ** (jnp.asarray(snrs) / 10.0))
+    noise = jax.vmap(lambda k: jax.random.normal(k, ws.shape))(keys)
+    ws_noisy = (ws + stds[:, None, None, None] * noise).reshape((-1,) + ws.shape)
+    all_ws = jnp.concatenate([ws_fresh, ws_noisy])
+    all_consts = jnp.concatenate([const_fresh, jnp.broadcast_to(
+        const, (ws_noisy.shape[0],) + const.shape)])
+    images = jax.vmap(lambda w, c: render_wplus(variables, context, w, c)[0])(all_ws, all_consts)
+    targets = jnp.broadcast_to(target, images.shape)
+    scores = {"psnr": metrics.psnr(images, targets)}
+    if lpips_net is not None:
+        scores["lpips"] = lpips_lib.distance(lpips_net, lpips_params, images, targets)
+    cases = ["fresh"] + [f"snr_{snr:g}db" for snr in snrs]
+    return {case: {m: v[i * num_samples:(i + 1) * num_samples] for m, v in scores.items()}
+            for i, case in enumerate(cases)}
 
 
 def report(problem, variables, context, target, key, num_samples: int = 8,
