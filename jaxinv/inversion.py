@@ -240,7 +240,7 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
 
     problem, context = solver.method.problem, solver.context
     keys = image_keys(solver, indices)
-    variables = _init_batch(keys, context, init=problem.init)
+    variables = engine.init_batch(problem.init, keys, context)
     data = batch_data(solver, y, op_data, indices)
     mesh = sharding.batch_mesh(len(indices), solver.job.devices)
     if mesh is not None:
@@ -266,11 +266,6 @@ def solve(solver: Solver, y, op_data, indices, callback=None) -> Solved:
 def _optimize(job, objective, variables, data, context, keys, callback):
     return engine.optimize(objective, variables, data, context, keys, job.steps,
                            chunk=job.chunk, callback=callback)
-
-
-@functools.partial(jax.jit, static_argnames=("init",))
-def _init_batch(keys, context, *, init):
-    return jax.vmap(lambda k: init(k, context))(keys)
 
 
 @functools.partial(jax.jit, static_argnames=("latents",))

@@ -103,13 +103,14 @@ def _recover(cfg, params, spec, lr, steps, targets_ws, context=None):
     problem = baselines.build(cfg, spec, lr, steps)
     context = dict(context or {}, generator=params)
     keys = jax.random.split(jax.random.PRNGKey(5), images.shape[0])
-    v0 = jax.vmap(lambda k: problem.init(k, context))(keys)
+    v0 = engine.init_batch(problem.init, keys, context)
     opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
                                  problem.learning_rates, steps)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), LossWeights())
     res = engine.optimize(engine.Objective(loss, opt, problem.project), v0,
                           {"target": images, "op": {}}, context, keys, steps)
-    recon = jax.vmap(lambda v: problem.render(v, context, keys[0], steps)[0])(res.variables)
+    render = jax.jit(jax.vmap(problem.render, in_axes=(0, None, None, None)))
+    recon = render(res.variables, context, keys[0], steps)[:, 0]
     return res, recon, images
 
 

@@ -72,7 +72,7 @@ def test_inversion_lowers_the_loss_on_a_real_scene(small_pggan):
     context = {"generator": params,
                "perceptual": lpips.random_params("vgg", jax.random.PRNGKey(5))["backbone"]}
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
-    v0 = jax.vmap(lambda k: problem.init(k, context))(keys)
+    v0 = engine.init_batch(problem.init, keys, context)
     opt = engine.build_optimizer({"z": 0, "alpha": 0}, problem.learning_rates, 150)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(),
                              LossWeights(mse=1.0, perceptual=1.0, perceptual_size=64))

@@ -193,11 +193,11 @@ def test_inversion_lowers_the_loss_on_a_real_scene(fixture_pggan, discovery, pre
                           learning_rates={n: {"lr": 0.05} for n in names})
     context = {"generator": params, "subspaces": jnp.asarray(pmsfc.masks_from_labels(labels, 3))}
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
-    v0 = jax.vmap(lambda k: problem.init(k, context))(keys)
+    v0 = engine.init_batch(problem.init, keys, context)
     opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
-                                 problem.learning_rates, 120)
+                                 problem.learning_rates, 50)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), LossWeights(mse=1.0))
     res = engine.optimize(engine.Objective(loss, opt), v0, {"target": target[None], "op": {}},
-                          context, keys, 120)
+                          context, keys, 50)
     assert res.diverged_at[0] == -1
     assert res.losses[0, -1] < 0.75 * res.losses[0, 0]

@@ -36,15 +36,21 @@ def test_one_decoder_changes_only_its_slot(preset):
 
 
 def test_head_shapes_match_the_presets():
-    off = sphinx.init_style_head(sphinx.PRESETS["official"], jax.random.PRNGKey(0), 18, 512)
+    # shapes only: traced by eval_shape, nothing compiled or drawn
+    key = jax.random.PRNGKey(0)
+    off = jax.eval_shape(lambda k: sphinx.init_style_head(sphinx.PRESETS["official"], k, 18, 512),
+                         key)
     assert [l["w"].shape for l in off["enc"]] == [(512, 256), (256, 128), (128, 32)]
     assert [l["w"].shape for l in off["dec"]] == [(18, 32, 64), (18, 64, 128), (18, 128, 512)]
-    pap = sphinx.init_style_head(sphinx.PRESETS["paper"], jax.random.PRNGKey(0), 18, 512)
+    pap = jax.eval_shape(lambda k: sphinx.init_style_head(sphinx.PRESETS["paper"], k, 18, 512),
+                         key)
     assert [l["w"].shape for l in pap["enc"]] == [(512, 256), (256, 16)]
     assert [l["w"].shape for l in pap["dec"]] == [(18, 16, 32), (18, 32, 64), (18, 64, 512)]
-    content = sphinx.init_content_head(sphinx.PRESETS["official"], jax.random.PRNGKey(0), 512)
+    content = jax.eval_shape(
+        lambda k: sphinx.init_content_head(sphinx.PRESETS["official"], k, 512), key)
     assert [w.shape for w in content["w"]] == [(8, 32), (32, 128), (128, 512)]
-    out = sphinx.content_head(content, jnp.ones((4, 4, 8)))
+    out = jax.eval_shape(sphinx.content_head, content, jax.ShapeDtypeStruct((4, 4, 8),
+                                                                            jnp.float32))
     assert out.shape == (4, 4, 512)
 
 
@@ -58,7 +64,7 @@ def test_margin_loss():
 def _solve(cfg, params, problem, target, steps, weights=LossWeights(mse=1.0)):
     context = {"generator": params}
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
-    v0 = jax.vmap(lambda k: problem.init(k, context))(keys)
+    v0 = engine.init_batch(problem.init, keys, context)
     opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
                                  problem.learning_rates, steps)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), weights)

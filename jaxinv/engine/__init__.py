@@ -8,11 +8,11 @@ kept on the device, and ``basincma`` BasinCMA on top of both.
 """
 
 from jaxinv.engine.loop import (Checkpoint, DivergenceError, EngineState, Objective, Result,
-                                Snapshot, check_finite, compile_timer, optimize,
-                                stack_results)
+                                Snapshot, check_finite, compile_timer, init_batch,
+                                optimize, stack_results)
 from jaxinv.engine.optimizers import build_optimizer
 from jaxinv.engine.schedules import make_schedule
 
 __all__ = ["Checkpoint", "DivergenceError", "EngineState", "Objective", "Result", "Snapshot",
-           "check_finite", "compile_timer", "optimize", "stack_results", "build_optimizer",
-           "make_schedule"]
+           "check_finite", "compile_timer", "init_batch", "optimize", "stack_results",
+           "build_optimizer", "make_schedule"]

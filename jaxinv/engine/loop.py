@@ -90,6 +90,13 @@ def init_state(optimizer: optax.GradientTransformation, variables) -> EngineStat
                        jnp.full((batch,), -1, jnp.int32))
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def init_batch(init: Callable, keys, context):
+    """``init(key, context)`` for each key [B, 2], as one compiled program: the batch of
+    starting variables (``init`` must be hashable, e.g. a ``Problem``'s)."""
+    return jax.vmap(lambda k: init(k, context))(keys)
+
+
 def _one_image_steps(objective, variables, opt_state, diverged_at, data, context, key, start,
                      num_steps):
     loss_fn, optimizer, project = objective.loss_fn, objective.optimizer, objective.project

@@ -133,14 +133,12 @@ def gaussian_z(generate: Callable, latent_dim: Callable) -> tuple[Callable, Call
     with one z (None for others, e.g. mGANprior's many codes)."""
     import jax
 
-    compiled = jax.jit(generate, static_argnums=0)  # one program, not op by op
-
     def random_images(cfg, params, key, n: int):
-        return compiled(cfg, params, jax.random.normal(key, (n, latent_dim(cfg))))
+        return generate(cfg, params, jax.random.normal(key, (n, latent_dim(cfg))))
 
     def recovery_targets(cfg, params, key, n: int, options: dict):
         z = jax.random.normal(key, (n, latent_dim(cfg)))
-        return (np.asarray(compiled(cfg, params, z)),
+        return (np.asarray(generate(cfg, params, z)),
                 [{"z": np.asarray(z_i)} for z_i in z])
 
     def latent_error(latents: dict, truth: dict, params):

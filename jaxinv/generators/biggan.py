@@ -209,6 +209,7 @@ def synthesis(cfg: BigGANConfig, params, z, class_embedding, truncation: float):
     return jnp.tanh(x[..., :3])
 
 
+@functools.partial(jax.jit, static_argnums=(0, 4))  # one program when called alone
 def generate(cfg: BigGANConfig, params, z, class_vector, truncation: float):
     """Images [B, R, R, 3] from z [B, z_dim] and (soft) class vectors [B, num_classes]."""
     return synthesis(cfg, params, z, embed(params, class_vector), truncation)
@@ -296,7 +297,7 @@ def _recovery_targets(cfg: BigGANConfig, params, key, n: int, options: dict):
     t = options.get("truncation", 1.0)
     z = truncated_noise(key, (n, cfg.z_dim), t)
     classes = one_hot(cfg, [options.get("class_index", 0)] * n)
-    images = jax.jit(generate, static_argnums=(0, 4))(cfg, params, z, classes, t)
+    images = generate(cfg, params, z, classes, t)
     return np.asarray(images), [{"z": np.asarray(z_i)} for z_i in z]
 
 

@@ -142,6 +142,7 @@ def pixel_norm(z):
     return z * lax.rsqrt(jnp.mean(z * z, axis=-1, keepdims=True) + 1e-8)
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def mapping(cfg: StyleGAN2Config, params, z):
     """Mapping network ``z -> w`` (PixelNorm then ``n_mlp`` equalised linear + lrelu).
 
@@ -264,11 +265,13 @@ def synthesis_from_features(cfg: StyleGAN2Config, params, state: SynthesisState,
     return state.skip
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one program when called alone, not op by op
 def synthesis(cfg: StyleGAN2Config, params, ws, noise=None, const=None):
     """Image [B, size, size, 3] from W+ [B, n_latent, D]; see :func:`synthesis_features`."""
     return synthesis_features(cfg, params, ws, noise, const=const).skip
 
 
+@functools.partial(jax.jit, static_argnums=0, static_argnames="inject_index")  # one program
 def generate(cfg: StyleGAN2Config, params, z, noise=None, truncation: float = 1.0, z2=None,
              inject_index: int | None = None):
     """Images from Z [B, D] as rosinality's ``g([z])`` (optionally ``g([z, z2], inject_index)``),
@@ -319,6 +322,7 @@ def _random_params(cfg: StyleGAN2Config, w_avg_samples: int, normal):
     return params
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3))
 def w_stats(cfg: StyleGAN2Config, params, key, n: int = 10000):
     """Mean [D] and scalar spread ``sqrt(mean ||w - mean||^2)`` of W, as the StyleGAN2 projector."""
     w = mapping(cfg, params, jax.random.normal(key, (n, cfg.style_dim)))

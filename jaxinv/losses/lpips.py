@@ -124,11 +124,17 @@ class SqueezeNetFeatures(nn.Module):
 BACKBONES = {"alex": AlexNetFeatures, "vgg": VGG16Features, "squeeze": SqueezeNetFeatures}
 
 
+# Called alone, each public function runs as one compiled program (op-by-op dispatch compiles
+# every convolution on its own, for seconds); inside another jit it is inlined.
+_one_program = functools.partial(jax.jit, static_argnums=0)
+
+
 def _check_net(net):
     if net not in NETS:
         raise ValueError(f"unknown LPIPS backbone {net!r}; choose one of {NETS}")
 
 
+@_one_program
 def features(net: str, params, x) -> list:
     """Backbone features [B, h_l, w_l, C_l] of images x [B, H, W, 3] after the scaling layer."""
     _check_net(net)
@@ -170,6 +176,7 @@ def _resize(m, shape):
     return jax.image.resize(m, m.shape[:1] + tuple(shape), "linear")
 
 
+@_one_program
 def layer_terms(net: str, params, x0, x1, mask=None) -> list:
     """Per-layer LPIPS terms [B]; with ``mask`` [B, H, W] (or [H, W]) in [0, 1], each layer's map
     is averaged with the mask resized to it as weights."""
@@ -184,16 +191,19 @@ def layer_terms(net: str, params, x0, x1, mask=None) -> list:
     return terms
 
 
+@_one_program
 def distance(net: str, params, x0, x1, mask=None):
     """LPIPS distance [B] between image batches x0, x1 [B, H, W, 3] in [-1, 1]."""
     return sum(layer_terms(net, params, x0, x1, mask))
 
 
+@_one_program
 def spatial_distance(net: str, params, x0, x1):
     """Spatial LPIPS map [B, H, W]: each layer's map upsampled bilinearly and summed."""
     return sum(_resize(m, x0.shape[1:3]) for m in layer_maps(net, params, x0, x1))
 
 
+@functools.partial(jax.jit, static_argnums=(0, 2))
 def random_params(net: str, key, image_size: int = 64):
     """Randomly initialised backbone and linear layers, for benchmarks and shape tests only:
     a distance computed with them is not LPIPS."""
