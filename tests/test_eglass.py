@@ -45,12 +45,19 @@ def geometry_at_a_solution():
                                              "weights.tar"))
     params = jax.tree_util.tree_map(jnp.asarray, params)
     net, lp = load_lpips("alex")
-    render = functools.partial(_render, cfg, params)
     z0 = jax.random.normal(jax.random.PRNGKey(0), (cfg.z_dim,))
-    h_y = geometry.measurement_hessian(render, _downsample4, z0)
-    h_x = geometry.hessian_by_hvp(
-        geometry.distance_to(render, functools.partial(_lpips, net, lp), z0), z0, chunk=25)
-    return render, functools.partial(_lpips, net, lp), z0, np.asarray(h_y), np.asarray(h_x)
+
+    @jax.jit  # one program, with the weights as arguments
+    def hessians(params, lp, z0):
+        render = functools.partial(_render, cfg, params)
+        h_y = geometry.measurement_hessian(render, _downsample4, z0)
+        h_x = geometry.hessian_by_hvp(
+            geometry.distance_to(render, functools.partial(_lpips, net, lp), z0), z0, chunk=25)
+        return h_y, h_x
+
+    h_y, h_x = hessians(params, lp, z0)
+    return (functools.partial(_render, cfg, params), functools.partial(_lpips, net, lp), z0,
+            np.asarray(h_y), np.asarray(h_x))
 
 
 def test_algorithm_1_finds_a_direction_the_measurements_barely_see(geometry_at_a_solution):

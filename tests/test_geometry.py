@@ -29,29 +29,52 @@ def _measurement_distance(x, y):
 
 
 def _problem(dtype=jnp.float32):
+    """(params, z0): a random 16 px DCGAN and a latent."""
     params = dcgan.init_params(CFG, jax.random.PRNGKey(0))
     z0 = jax.random.normal(jax.random.PRNGKey(1), (CFG.z_dim,))
-    if dtype == jnp.float64:
-        params, z0 = geometry.as_float64((params, z0))
+    return geometry.as_float64((params, z0)) if dtype == jnp.float64 else (params, z0)
+
+
+def _objective(params, z0):
+    """(render, f): the render and its measurement distance to the image at ``z0``."""
     render = functools.partial(_render, params)
-    return render, z0, geometry.distance_to(render, _measurement_distance, z0)
+    return render, geometry.distance_to(render, _measurement_distance, z0)
+
+
+# Each compiled as one program with the params as an argument (op by op, every operation of
+# the generator's Hessian would be compiled apart).
+@jax.jit
+def _three_hessians(params, z0):
+    """The dense, Hessian-vector-product and Gauss-Newton Hessians at ``z0``."""
+    render, f = _objective(params, z0)
+    return (geometry.dense_hessian(f, z0),
+            geometry.hessian_by_hvp(f, z0, chunk=5),  # 16 is not a multiple of 5
+            geometry.measurement_hessian(render, _downsample, z0))
+
+
+@jax.jit
+def _dense_hessian(params, z0):
+    return geometry.dense_hessian(_objective(params, z0)[1], z0)
+
+
+@jax.jit
+def _gradient(params, z0, z):
+    return jax.grad(_objective(params, z0)[1])(z)
 
 
 def test_the_three_ways_agree_and_equal_2_jt_at_a_j(tmp_path):
-    render, z0, f = _problem()
-    dense = geometry.dense_hessian(f, z0)
+    params, z0 = _problem()
+    dense, by_hvp, gauss_newton = _three_hessians(params, z0)
     assert dense.shape == (16, 16)
-    by_hvp = geometry.hessian_by_hvp(f, z0, chunk=5)  # 16 is not a multiple of 5
     scale = float(jnp.abs(dense).max())
     np.testing.assert_allclose(by_hvp, dense, atol=1e-4 * scale)
-    gauss_newton = geometry.measurement_hessian(render, _downsample, z0)
     np.testing.assert_allclose(dense, gauss_newton, atol=1e-4 * scale)
     # H_Y is positive semi-definite (it is 2 J^T A^T A J)
     values, vectors = geometry.eigen(dense)
     assert float(values[-1]) >= -1e-5 * float(values[0])
     assert np.all(np.diff(np.asarray(values)) <= 0)
     # Lanczos on Hessian-vector products finds the top of the spectrum
-    top = geometry.lanczos_top(f, z0, 4, 12, jax.random.PRNGKey(2))
+    top = geometry.lanczos_top(_objective(params, z0)[1], z0, 4, 12, jax.random.PRNGKey(2))
     np.testing.assert_allclose(top.values, values[:4], rtol=1e-3)
     cosines = np.abs(np.sum(np.asarray(top.vectors) * np.asarray(vectors[:, :4]), axis=0))
     assert cosines.min() > 0.99, cosines
@@ -60,10 +83,10 @@ def test_the_three_ways_agree_and_equal_2_jt_at_a_j(tmp_path):
 
 
 def test_the_hessian_is_the_derivative_of_the_gradient_in_float64(x64):
-    _, z0, f = _problem(jnp.float64)
-    hessian = np.asarray(geometry.dense_hessian(f, z0))
+    params, z0 = _problem(jnp.float64)
+    hessian = np.asarray(_dense_hessian(params, z0))
     assert hessian.dtype == np.float64
-    grad = jax.jit(jax.grad(f))
+    grad = functools.partial(_gradient, params, z0)
     eps = 1e-5
     for i in (0, 7, 15):
         e = jnp.zeros_like(z0).at[i].set(eps)

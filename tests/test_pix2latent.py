@@ -112,8 +112,9 @@ def test_z_clamp_holds_throughout(tiny):
     context = {"generator": params}
     v = problem.init(None, context)
     # the generator never sees z outside [-2, 2]
-    np.testing.assert_array_equal(problem.render(dict(v, z=jnp.full(16, 5.0)), context, None, 0),
-                                  problem.render(dict(v, z=jnp.full(16, 2.0)), context, None, 0))
+    render = jax.jit(problem.render)
+    np.testing.assert_array_equal(render(dict(v, z=jnp.full(16, 5.0)), context, None, 0),
+                                  render(dict(v, z=jnp.full(16, 2.0)), context, None, 0))
     target = biggan.generate(cfg, params, jnp.full((1, 16), 1.9), biggan.one_hot(cfg, [3]),
                              1.0)[0]
     opt = engine.build_optimizer(v, {"z": {"lr": 0.5}, "embed": {"lr": 0.01}}, 50)
@@ -169,7 +170,8 @@ def test_fine_tuning_lowers_the_loss_and_keeps_batch_norm(tiny):
                                       1.0)[0] + 0.3, -1, 1)  # not reachable without tuning
     v = dict(problem.init(None, context), z=jnp.ones(16))
     data = _data(target)
-    before = float(loss_fn(v, data, context, jax.random.PRNGKey(0), 0)[0])
+    loss = jax.jit(loss_fn)
+    before = float(loss(v, data, context, jax.random.PRNGKey(0), 0)[0])
     tuned, curve = pix2latent.fine_tune(
         engine.Objective(loss_fn, None), v, data, context,
         jax.random.PRNGKey(0), pix2latent.FineTune(0.7 * before, 200, lr=5e-3, chunk=20))
@@ -180,7 +182,7 @@ def test_fine_tuning_lowers_the_loss_and_keeps_batch_norm(tiny):
         "weight"]
     assert float(jnp.abs(moved).max()) > 0
     # the render uses the tuned weights
-    assert float(loss_fn(tuned, data, context, jax.random.PRNGKey(0), 0)[0]) < 0.75 * before
+    assert float(loss(tuned, data, context, jax.random.PRNGKey(0), 0)[0]) < 0.75 * before
 
 
 def test_runner_transform_search_fine_tuning_and_edits(tmp_path):
