@@ -14,6 +14,19 @@ def cast(tree, dtype):
         else a, tree)
 
 
+@jax.jit
+def batch_of_one(tree):
+    """Every leaf with a new leading axis of size 1, as one compiled program (op by op, every
+    leaf shape compiles a broadcast of its own: dozens for a generator's weights)."""
+    return jax.tree_util.tree_map(lambda a: a[None], tree)
+
+
+@jax.jit
+def first_of_batch(tree):
+    """Every leaf's first entry along its leading axis; the inverse of :func:`batch_of_one`."""
+    return jax.tree_util.tree_map(lambda a: a[0], tree)
+
+
 class _Draws:
     """Slices of one flat draw of U(-1, 1), handed out as normal or uniform arrays."""
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxinv.engine import cma
 from jaxinv.engine.loop import Objective, Result, init_state, optimize, run_chunk
+from jaxinv.pytrees import batch_of_one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +130,7 @@ def basin_cma(objective: Objective, variables, name: str, data, context, key,
     found = cma.minimize(evaluate, start, (variables, data, context), (), (k_init, k_loop),
                          cma.CMASettings(settings.outer_steps, pop, settings.sigma), callback)
     best = found.best.member if settings.outer_steps else variables
-    result = optimize(objective, jax.tree_util.tree_map(lambda a: a[None], best),
-                      jax.tree_util.tree_map(lambda a: a[None], data), context, k_final[None],
+    result = optimize(objective, batch_of_one(best), batch_of_one(data), context, k_final[None],
                       settings.final_steps, chunk=settings.chunk or None,
                       callback=None if callback is None else
                       lambda n, last: callback(settings.outer_steps + n, float(last[0])))

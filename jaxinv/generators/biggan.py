@@ -192,6 +192,7 @@ def embed(params, class_vector):
     return class_vector @ params["embeddings"]
 
 
+@functools.partial(jax.jit, static_argnums=(0, 4))  # one program when called alone
 def synthesis(cfg: BigGANConfig, params, z, class_embedding, truncation: float):
     """Images [B, R, R, 3] in [-1, 1] from z [B, z_dim] and class embeddings [B, z_dim];
     ``truncation`` is a static float in (0, 1] selecting batch-norm statistics."""

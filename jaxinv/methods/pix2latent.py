@@ -38,6 +38,7 @@ from jaxinv.losses import lpips as lpips_lib
 from jaxinv.methods.base import Job, Method, MethodSpec
 from jaxinv.methods.problem import Problem, no_penalty
 from jaxinv.ops.spatial import affine_grid_sample, inverse_transform
+from jaxinv.pytrees import batch_of_one, first_of_batch
 
 Z_CLAMP = 2.0
 LPIPS_WEIGHT = 10.0   # the paper's beta
@@ -307,12 +308,11 @@ def fine_tune(objective, variables, data, context, key, settings: FineTune, call
     v = {**variables, "generator": context["generator"]}
     tuned = _fine_tune_objective(objective.loss_fn, objective.project, tuple(sorted(v)),
                                  settings)
-    result = optimize(tuned, jax.tree_util.tree_map(lambda a: a[None], v),
-                      jax.tree_util.tree_map(lambda a: a[None], data), context, key[None],
+    result = optimize(tuned, batch_of_one(v), batch_of_one(data), context, key[None],
                       settings.max_steps, chunk=settings.chunk,
                       callback=None if callback is None else lambda n, last: callback(n, last[0]),
                       stop=lambda losses, aux: aux["reconstruction"][0, -1] < settings.threshold)
-    return (jax.tree_util.tree_map(lambda a: a[0], result.variables),
+    return (first_of_batch(result.variables),
             np.asarray(result.aux["reconstruction"][0]))
 
 
@@ -442,7 +442,7 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
             curve = list(curve)
         r = basin_cma(objective, v, "z", d, context, keys[b], basin,
                       stage.at(m.transform_steps if m.transform_search else 0))
-        found = dict(jax.tree_util.tree_map(lambda a: a[0], r.result.variables))
+        found = dict(first_of_batch(r.result.variables))
         curve += list(r.best_fitness) + list(r.result.losses[0])
         if m.finetune_steps:
             found, tuned = fine_tune(objective, found, d, context, keys[b], tuning,
@@ -451,7 +451,7 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
         if m.transform_search:
             found["t"] = d["t"]
             found["brightness"] = d.get("brightness", jnp.float32(1.0))
-        rows.append(engine.Result(jax.tree_util.tree_map(lambda a: a[None], found),
+        rows.append(engine.Result(batch_of_one(found),
                                   np.array([curve]), r.result.aux, r.result.diverged_at))
         if callback is not None:
             stage.at(per_image)(0, curve[-1])
