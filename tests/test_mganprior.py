@@ -73,10 +73,10 @@ def test_inversion_lowers_the_loss_on_a_real_scene(small_pggan):
                "perceptual": lpips.random_params("vgg", jax.random.PRNGKey(5))["backbone"]}
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
     v0 = engine.init_batch(problem.init, keys, context)
-    opt = engine.build_optimizer({"z": 0, "alpha": 0}, problem.learning_rates, 150)
+    opt = engine.build_optimizer({"z": 0, "alpha": 0}, problem.learning_rates, 60)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(),
                              LossWeights(mse=1.0, perceptual=1.0, perceptual_size=64))
     res = engine.optimize(engine.Objective(loss, opt), v0, {"target": target[None], "op": {}},
-                          context, keys, 150)
-    assert res.losses[0, -1] < 0.5 * res.losses[0, 0]
+                          context, keys, 60)
+    assert res.losses[0, -1] < 0.5 * res.losses[0, 0]  # measured 0.12 (0.07 after 150 steps)
     assert res.aux["perceptual"][0, -1] < res.aux["perceptual"][0, 0]

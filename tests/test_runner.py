@@ -179,7 +179,7 @@ def test_degradations_run_and_fit_the_measurements(tmp_path, degradation):
         assert curve["loss_curve"][-1] < 0.5 * curve["loss_curve"][0]
 
 
-def test_real_images_with_converted_checkpoint_and_lpips(tmp_path):
+def test_real_images_with_converted_checkpoint_and_lpips(tmp_path, alex_lpips_dir):
     pytest.importorskip("torch", reason="converting the fixtures needs torch")
     fixtures = shared_path("fixtures")
     faces = shared_path("data", "faces")
@@ -187,14 +187,13 @@ def test_real_images_with_converted_checkpoint_and_lpips(tmp_path):
     subprocess.run([sys.executable, os.path.join(ROOT, "converters", "stylegan2_rosinality.py"),
                     os.path.join(fixtures, "stylegan2_rosinality", "generator.pt"), str(gen_dir)],
                    check=True, capture_output=True, cwd=ROOT)
-    lpips_dir = convert_fixture_lpips(tmp_path / "lpips", "alex")
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     for name in ("1.png", "15_01.png"):  # 15_01.png is RGBA
         shutil.copy(os.path.join(faces, name), inputs / name)
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     c = _tiny_config(tmp_path / "out", checkpoint=str(gen_dir), input=str(inputs), steps=30,
-                     **{"lpips.path": str(lpips_dir), "lpips.net": "alex", "loss.lpips": 0.5})
+                     **{"lpips.path": alex_lpips_dir, "lpips.net": "alex", "loss.lpips": 0.5})
     records = {r["image"]: r for r in invert.run(c)}
     assert records["broken"]["status"] == "unreadable"
     assert "broken.png" in records["broken"]["error"]
