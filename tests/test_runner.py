@@ -120,6 +120,7 @@ def test_cli_default_writes_outputs_and_resumes(tmp_path):
     assert len(again) == 3 and all(r["status"] == "ok" for r in again)
 
 
+@pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")  # ml_collections' own
 def test_config_argument_after_colon():
     # parsed by the same flag definition as the runner's, in this process (running the
     # inversion as well would only repeat what the other CLI tests run)

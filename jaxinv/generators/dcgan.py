@@ -101,7 +101,7 @@ def from_features(cfg: DCGANConfig, params, x, k: int):
     return jnp.tanh(_transposed_conv(x, params["to_rgb"]["weight"], first=False))
 
 
-@functools.partial(jax.jit, static_argnums=0)  # one program when called alone, not op by op
+@functools.partial(jax.jit, static_argnums=0)  # one program when called alone
 def generate(cfg: DCGANConfig, params, z):
     """Images [B, R, R, 3] in [-1, 1] from z [B, z_dim]."""
     return from_features(cfg, params, features(cfg, params, z, 0), 0)

@@ -120,7 +120,7 @@ def from_features(cfg: PGGANConfig, params, x, k: int):
     return _block(params["to_rgb"], x, 1.0, upsample=False, activate=False)
 
 
-@functools.partial(jax.jit, static_argnums=0)  # one program when called alone, not op by op
+@functools.partial(jax.jit, static_argnums=0)  # one program when called alone
 def generate(cfg: PGGANConfig, params, z):
     """Images [B, R, R, 3] from z [B, z_dim]."""
     return from_features(cfg, params, features(cfg, params, z, 0), 0)

@@ -265,13 +265,13 @@ def synthesis_from_features(cfg: StyleGAN2Config, params, state: SynthesisState,
     return state.skip
 
 
-@functools.partial(jax.jit, static_argnums=0)  # one program when called alone, not op by op
+@functools.partial(jax.jit, static_argnums=0)  # one program when called alone
 def synthesis(cfg: StyleGAN2Config, params, ws, noise=None, const=None):
     """Image [B, size, size, 3] from W+ [B, n_latent, D]; see :func:`synthesis_features`."""
     return synthesis_features(cfg, params, ws, noise, const=const).skip
 
 
-@functools.partial(jax.jit, static_argnums=0, static_argnames="inject_index")  # one program
+@functools.partial(jax.jit, static_argnums=0, static_argnames="inject_index")
 def generate(cfg: StyleGAN2Config, params, z, noise=None, truncation: float = 1.0, z2=None,
              inject_index: int | None = None):
     """Images from Z [B, D] as rosinality's ``g([z])`` (optionally ``g([z, z2], inject_index)``),
