@@ -12,6 +12,7 @@ from jaxinv.engine import regularizers
 from jaxinv.generators import stylegan2 as sg
 from jaxinv.methods import baselines
 from jaxinv.methods.problem import LossWeights, reconstruction_loss
+from jaxinv.pytrees import first_of_batch
 
 
 def test_schedules():
@@ -104,7 +105,7 @@ def _recover(cfg, params, spec, lr, steps, targets_ws, context=None):
     context = dict(context or {}, generator=params)
     keys = jax.random.split(jax.random.PRNGKey(5), images.shape[0])
     v0 = engine.init_batch(problem.init, keys, context)
-    opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
+    opt = engine.build_optimizer(first_of_batch(v0),
                                  problem.learning_rates, steps)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), LossWeights())
     res = engine.optimize(engine.Objective(loss, opt, problem.project), v0,

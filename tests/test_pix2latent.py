@@ -16,6 +16,7 @@ from jaxinv.engine.loop import init_state, run_chunk
 from jaxinv.generators import biggan
 from jaxinv.methods import pix2latent
 from jaxinv.ops.spatial import affine_grid_sample, inverse_transform
+from jaxinv.pytrees import batch_of_one
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +156,7 @@ def test_basincma_beats_adam_at_equal_generator_evaluations(small):
                                basincma.BasinCMASettings(4, 10, 40, chunk=8))
         start = dict(v0, z=jnp.clip(jax.random.normal(jax.random.PRNGKey(50 + seed), (16,)),
                                     -2, 2))
-        adam = engine.optimize(objective, jax.tree_util.tree_map(lambda a: a[None], start),
-                               jax.tree_util.tree_map(lambda a: a[None], data), context,
+        adam = engine.optimize(objective, batch_of_one(start), batch_of_one(data), context,
                                jax.random.PRNGKey(seed)[None], r.evaluations, chunk=8)
         wins.append(r.result.losses[0, -1] < adam.losses[0, -1])
     assert r.evaluations == 4 * basincma.default_population(16) * 11 + 40

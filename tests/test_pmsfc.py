@@ -15,6 +15,7 @@ from jaxinv.generators import Generator, pggan
 from jaxinv.io.images import list_images, load_image
 from jaxinv.methods import mganprior, pmsfc
 from jaxinv.methods.problem import LossWeights, reconstruction_loss
+from jaxinv.pytrees import first_of_batch
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +195,7 @@ def test_inversion_lowers_the_loss_on_a_real_scene(fixture_pggan, discovery, pre
     context = {"generator": params, "subspaces": jnp.asarray(pmsfc.masks_from_labels(labels, 3))}
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
     v0 = engine.init_batch(problem.init, keys, context)
-    opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
+    opt = engine.build_optimizer(first_of_batch(v0),
                                  problem.learning_rates, 50)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), LossWeights(mse=1.0))
     res = engine.optimize(engine.Objective(loss, opt), v0, {"target": target[None], "op": {}},

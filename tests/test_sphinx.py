@@ -17,6 +17,7 @@ from jaxinv.experiments.config_base import sphinx_config
 from jaxinv.io.images import load_image
 from jaxinv.methods import latent_ops, robustness, sphinx
 from jaxinv.methods.problem import LossWeights, reconstruction_loss
+from jaxinv.pytrees import first_of_batch
 
 
 @pytest.mark.parametrize("preset", ["official", "paper"])
@@ -65,7 +66,7 @@ def _solve(cfg, params, problem, target, steps, weights=LossWeights(mse=1.0)):
     context = {"generator": params}
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
     v0 = engine.init_batch(problem.init, keys, context)
-    opt = engine.build_optimizer(jax.tree_util.tree_map(lambda a: a[0], v0),
+    opt = engine.build_optimizer(first_of_batch(v0),
                                  problem.learning_rates, steps)
     loss = functools.partial(reconstruction_loss, problem, ops.identity(), weights)
     res = engine.optimize(engine.Objective(loss, opt), v0, {"target": target[None], "op": {}},
@@ -81,7 +82,7 @@ def test_presets_lower_the_loss_on_a_real_face(preset, small_stylegan2):
     res, context = _solve(cfg, params, problem, jnp.asarray(face), 150)
     first, last = res.losses[0, :10].mean(), res.losses[0, -10:].mean()
     assert last < 0.7 * first, (first, last)
-    v = jax.tree_util.tree_map(lambda a: a[0], res.variables)
+    v = first_of_batch(res.variables)
     rep = robustness.report(problem, v, context, jnp.asarray(face), jax.random.PRNGKey(1),
                             num_samples=4, snrs=(20.0, 0.0))
     assert set(rep) == {"fresh", "snr_20db", "snr_0db"}
@@ -103,7 +104,7 @@ def test_attribute_discovery_keeps_alpha_increasing(small_stylegan2):
     assert alpha.shape == (2,)
     assert 0.0 < alpha[0] < alpha[1], alpha
     assert res.aux["margin"][0, -1] < res.aux["margin"][0, 0]
-    v = jax.tree_util.tree_map(lambda a: a[0], res.variables)
+    v = first_of_batch(res.variables)
     walk = latent_ops.edit(problem, v, context, v["direction"], (0.0, float(alpha[1])))
     assert walk.shape == (2, cfg.size, cfg.size, 3)
 
