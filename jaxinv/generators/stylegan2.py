@@ -46,6 +46,10 @@ class StyleGAN2Config:
     """Static architecture; hashable so it can be a static argument of ``jit``.
 
     ``channels[r]`` is the channel count at resolution ``2**(r+2)`` (4, 8, ..., size).
+    ``rows``: rows of the latent matrix a sample is drawn with (1: StyleGAN2; the widest layer's
+    channel count: the overparameterized generator, which was trained with one latent row per
+    output channel). ``conv_clamp``: NVIDIA's clamp of every conv and ToRGB output to
+    +-conv_clamp (None: none, as rosinality).
     """
 
     size: int
@@ -53,6 +57,8 @@ class StyleGAN2Config:
     n_mlp: int
     channels: tuple[int, ...]
     lr_mlp: float = 0.01
+    rows: int = 1
+    conv_clamp: float | None = None
 
     def __post_init__(self):
         if self.size < 4 or self.size & (self.size - 1):
@@ -61,6 +67,9 @@ class StyleGAN2Config:
             raise ValueError(
                 f"channels needs one entry per resolution 4..{self.size} "
                 f"({self.log_size - 1}), got {len(self.channels)}")
+        if self.rows != 1 and self.rows < max(self.channels):
+            raise ValueError(f"rows must be 1 or at least the widest layer's {max(self.channels)} "
+                             f"channels (one row per output channel), got {self.rows}")
 
     @property
     def log_size(self) -> int:
@@ -95,12 +104,15 @@ class StyleGAN2Config:
 
     def to_dict(self) -> dict:
         return dict(size=self.size, style_dim=self.style_dim, n_mlp=self.n_mlp,
-                    channels=list(self.channels), lr_mlp=self.lr_mlp)
+                    channels=list(self.channels), lr_mlp=self.lr_mlp, rows=self.rows,
+                    conv_clamp=self.conv_clamp)
 
     @classmethod
     def from_dict(cls, d: dict) -> "StyleGAN2Config":
+        clamp = d.get("conv_clamp")
         return cls(int(d["size"]), int(d["style_dim"]), int(d["n_mlp"]),
-                   tuple(int(c) for c in d["channels"]), float(d.get("lr_mlp", 0.01)))
+                   tuple(int(c) for c in d["channels"]), float(d.get("lr_mlp", 0.01)),
+                   int(d.get("rows", 1)), None if clamp is None else float(clamp))
 
 
 class SynthesisState(NamedTuple):
@@ -162,12 +174,13 @@ def truncate(w, w_avg, psi):
 
 
 def broadcast_w(cfg: StyleGAN2Config, w):
-    """Repeats ``w`` [B, D] into W+ [B, n_latent, D]."""
-    return jnp.repeat(w[:, None, :], cfg.n_latent, axis=1)
+    """Repeats ``w`` [B, D] (or a latent matrix [B, R, D]) into W+ [B, n_latent, (R,) D]."""
+    return jnp.repeat(w[:, None], cfg.n_latent, axis=1)
 
 
 def mix_styles(cfg: StyleGAN2Config, w1, w2, inject_index: int):
-    """Style mixing: W+ slots ``< inject_index`` from ``w1``, the rest from ``w2`` ([B, D] each)."""
+    """Style mixing: W+ slots ``< inject_index`` from ``w1``, the rest from ``w2`` ([B, (R,) D]
+    each)."""
     n = cfg.n_latent
     return jnp.concatenate([jnp.repeat(w1[:, None], inject_index, 1),
                             jnp.repeat(w2[:, None], n - inject_index, 1)], axis=1)
@@ -179,37 +192,70 @@ def _style(layer, w):
     return w @ (layer["mod_w"] * (1.0 / math.sqrt(d))) + layer["mod_b"]
 
 
+def _conv(x, weight, upsample: bool):
+    """x [B, H, W, Cin] convolved with weight [k, k, Cin, Cout]: 'same' padding, or the
+    upsampling transposed convolution followed by the blur (output 2H x 2W)."""
+    kh = weight.shape[0]
+    if not upsample:
+        return lax.conv_general_dilated(x, weight, (1, 1), ((kh // 2, kh // 2),) * 2,
+                                        dimension_numbers=_DN)
+    y = lax.conv_general_dilated(
+        x, weight[::-1, ::-1], window_strides=(1, 1), padding=((kh - 1, kh - 1),) * 2,
+        lhs_dilation=(2, 2), dimension_numbers=_DN)
+    p = (len(_BLUR) - 2) - (kh - 1)
+    return upfirdn2d(y, _blur_kernel(np.float64, 4.0), pad=((p + 1) // 2 + 1, p // 2 + 1))
+
+
+def row_styles(style, out_channels: int):
+    """The style of each output channel [B, Cout, Cin] from a row-wise style [B, R, Cin]: row
+    ``o`` modulates output channel ``o``; rows beyond ``Cout`` are unused."""
+    if style.shape[1] < out_channels:
+        raise ValueError(f"a latent matrix of {style.shape[1]} rows cannot modulate a layer of "
+                         f"{out_channels} output channels (one row per output channel)")
+    return style[:, :out_channels]
+
+
 def _modulated_conv(layer, x, w, demodulate=True, upsample=False):
-    """Modulated convolution with shared weights: modulate the input, convolve, demodulate the
-    output; equal to rosinality's grouped form. x: [B, H, W, Cin], w: [B, D]."""
+    """Modulated convolution, equal to rosinality's grouped form. x: [B, H, W, Cin].
+
+    ``w`` [B, D]: one style per input channel, shared by every output channel (StyleGAN2):
+    modulate the input, convolve, demodulate the output. ``w`` [B, R, D] (the
+    overparameterized generator's latent matrix): row ``o``'s style modulates output channel
+    ``o``'s filter, so each sample convolves with its own weights; one row is exactly the
+    shared case.
+    """
+    if w.ndim == 3 and w.shape[1] == 1:
+        w = w[:, 0]
     weight = layer["weight"]
-    kh, _, cin, _ = weight.shape
+    kh, _, cin, cout = weight.shape
     weight = weight * (1.0 / math.sqrt(cin * kh * kh))
+    wsq = jnp.sum(weight * weight, axis=(0, 1))  # [Cin, Cout]
     style = _style(layer, w)
-    x = x * style[:, None, None, :]
-    if upsample:
-        y = lax.conv_general_dilated(
-            x, weight[::-1, ::-1], window_strides=(1, 1), padding=((kh - 1, kh - 1),) * 2,
-            lhs_dilation=(2, 2), dimension_numbers=_DN)
-        p = (len(_BLUR) - 2) - (kh - 1)
-        y = upfirdn2d(y, _blur_kernel(np.float64, 4.0), pad=((p + 1) // 2 + 1, p // 2 + 1))
+    if w.ndim == 2:
+        y = _conv(x * style[:, None, None, :], weight, upsample)
+        demod = (style * style) @ wsq
     else:
-        y = lax.conv_general_dilated(x, weight, (1, 1), ((kh // 2, kh // 2),) * 2,
-                                     dimension_numbers=_DN)
+        rows = row_styles(style, cout)  # [B, Cout, Cin]
+        per_sample = weight[None] * jnp.swapaxes(rows, 1, 2)[:, None, None]
+        y = jax.vmap(lambda xb, wb: _conv(xb[None], wb, upsample)[0])(x, per_sample)
+        demod = jnp.einsum("boi,io->bo", rows * rows, wsq)
     if demodulate:
-        wsq = jnp.sum(weight * weight, axis=(0, 1))  # [Cin, Cout]
-        y = y * lax.rsqrt((style * style) @ wsq + 1e-8)[:, None, None, :]
+        y = y * lax.rsqrt(demod + 1e-8)[:, None, None, :]
     return y
 
 
-def _styled_conv(layer, x, w, noise, upsample):
+def _clamp(x, limit):
+    return x if limit is None else jnp.clip(x, -limit, limit)
+
+
+def _styled_conv(layer, x, w, noise, upsample, clamp):
     y = _modulated_conv(layer, x, w, upsample=upsample)
     y = y + layer["noise_strength"] * noise
-    return _lrelu(y, layer["bias"])
+    return _clamp(_lrelu(y, layer["bias"]), clamp)
 
 
-def _to_rgb(layer, x, w, skip):
-    y = _modulated_conv(layer, x, w, demodulate=False) + layer["bias"]
+def _to_rgb(layer, x, w, skip, clamp):
+    y = _clamp(_modulated_conv(layer, x, w, demodulate=False) + layer["bias"], clamp)
     if skip is not None:
         y = y + upfirdn2d(skip, _blur_kernel(np.float64, 4.0), up=2, pad=(2, 1))
     return y
@@ -217,9 +263,9 @@ def _to_rgb(layer, x, w, skip):
 
 def _layer_step(cfg, params, state: SynthesisState, ws, noise, k):
     x, skip = state
-    x = _styled_conv(params["convs"][k], x, ws[:, k], noise[k], upsample=k % 2 == 1)
+    x = _styled_conv(params["convs"][k], x, ws[:, k], noise[k], k % 2 == 1, cfg.conv_clamp)
     if k % 2 == 0:
-        skip = _to_rgb(params["to_rgbs"][k // 2], x, ws[:, k + 1], skip)
+        skip = _to_rgb(params["to_rgbs"][k // 2], x, ws[:, k + 1], skip, cfg.conv_clamp)
     return SynthesisState(x, skip)
 
 
@@ -243,7 +289,8 @@ def synthesis_features(cfg: StyleGAN2Config, params, ws, noise=None, stop: int |
     """Runs convs ``0 .. stop-1`` (and their ToRGBs).
 
     Args:
-      ws: W+ [B, n_latent, D].
+      ws: W+ [B, n_latent, D], or the overparameterized W+ [B, n_latent, R, D] (a latent
+        matrix per layer; :func:`_modulated_conv`).
       noise: ``num_layers`` maps [B or 1, H_k, W_k, 1]; ``None`` uses the checkpoint's buffers.
       stop: number of convs to run (default all).
       const: optional replacement for the constant input, [B, 4, 4, C4].
@@ -267,15 +314,16 @@ def synthesis_from_features(cfg: StyleGAN2Config, params, state: SynthesisState,
 
 @functools.partial(jax.jit, static_argnums=0)  # one program when called alone
 def synthesis(cfg: StyleGAN2Config, params, ws, noise=None, const=None):
-    """Image [B, size, size, 3] from W+ [B, n_latent, D]; see :func:`synthesis_features`."""
+    """Image [B, size, size, 3] from W+ [B, n_latent, (R,) D]; see :func:`synthesis_features`."""
     return synthesis_features(cfg, params, ws, noise, const=const).skip
 
 
 @functools.partial(jax.jit, static_argnums=0, static_argnames="inject_index")
 def generate(cfg: StyleGAN2Config, params, z, noise=None, truncation: float = 1.0, z2=None,
              inject_index: int | None = None):
-    """Images from Z [B, D] as rosinality's ``g([z])`` (optionally ``g([z, z2], inject_index)``),
-    with truncation towards ``params['w_avg']``."""
+    """Images from Z [B, D] (or latent matrices [B, R, D], :func:`sample_z`) as rosinality's
+    ``g([z])`` (optionally ``g([z, z2], inject_index)``), with truncation towards
+    ``params['w_avg']``."""
     w = truncate(mapping(cfg, params, z), params["w_avg"], truncation)
     if z2 is None:
         ws = broadcast_w(cfg, w)
@@ -283,6 +331,18 @@ def generate(cfg: StyleGAN2Config, params, z, noise=None, truncation: float = 1.
         w2 = truncate(mapping(cfg, params, z2), params["w_avg"], truncation)
         ws = mix_styles(cfg, w, w2, inject_index)
     return synthesis(cfg, params, ws, noise)
+
+
+def sample_z(cfg: StyleGAN2Config, key, batch: int):
+    """Latents to generate from: N(0, I) [batch, D] when ``cfg.rows`` is 1, else latent matrices
+    [batch, rows, D] with correlated rows ``(z_i + z) / sqrt(2)`` (z_i, z independent N(0, I)),
+    as the overparameterized generator was trained."""
+    if cfg.rows == 1:
+        return jax.random.normal(key, (batch, cfg.style_dim))
+    k_rows, k_shared = jax.random.split(key)
+    rows = jax.random.normal(k_rows, (batch, cfg.rows, cfg.style_dim))
+    shared = jax.random.normal(k_shared, (batch, 1, cfg.style_dim))
+    return (rows + shared) * np.float32(1 / np.sqrt(2.0))
 
 
 def random_noise(cfg: StyleGAN2Config, key, batch: int = 1):
@@ -330,15 +390,17 @@ def w_stats(cfg: StyleGAN2Config, params, key, n: int = 10000):
     return mean, jnp.sqrt(jnp.mean(jnp.sum((w - mean) ** 2, axis=-1)))
 
 
-def config_from_params(params, lr_mlp: float = 0.01) -> StyleGAN2Config:
-    """Infers the static architecture from a params pytree's shapes."""
+def config_from_params(params, lr_mlp: float = 0.01, rows: int = 1,
+                       conv_clamp: float | None = None) -> StyleGAN2Config:
+    """Infers the static architecture from a params pytree's shapes (``lr_mlp``, ``rows`` and
+    ``conv_clamp`` are not in them)."""
     convs = params["convs"]
     channels = [np.shape(convs[0]["weight"])[-1]]
     channels += [np.shape(convs[k]["weight"])[-1] for k in range(1, len(convs), 2)]
     style_dim = np.shape(params["mapping"][0]["w"])[0]
     size = 2 ** (len(channels) + 1)
     return StyleGAN2Config(size, int(style_dim), len(params["mapping"]),
-                           tuple(int(c) for c in channels), lr_mlp)
+                           tuple(int(c) for c in channels), lr_mlp, rows, conv_clamp)
 
 
 def param_shapes(cfg: StyleGAN2Config):
@@ -353,19 +415,19 @@ def _builtin_config(spec) -> StyleGAN2Config:
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def _random_images(cfg: StyleGAN2Config, params, key, n: int):
-    return generate(cfg, params, jax.random.normal(key, (n, cfg.style_dim)))
+    return generate(cfg, params, sample_z(cfg, key, n))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def _known_targets(cfg: StyleGAN2Config, params, key, n: int, truncation):
-    z = jax.random.normal(key, (n, cfg.style_dim))
+    z = sample_z(cfg, key, n)
     ws = broadcast_w(cfg, truncate(mapping(cfg, params, z), params["w_avg"], truncation))
     return synthesis(cfg, params, ws), ws
 
 
 def _recovery_targets(cfg: StyleGAN2Config, params, key, n: int, options: dict):
     """Images from known W (truncated towards ``w_avg`` by ``options['truncation']``); truths
-    ``{'wplus': [N_l, D]}``."""
+    ``{'wplus': [N_l, (R,) D]}``."""
     images, ws = _known_targets(cfg, params, key, n, options.get("truncation", 1.0))
     return np.asarray(images), [{"wplus": np.asarray(w_i)} for w_i in ws]
 
@@ -377,12 +439,16 @@ def _context(cfg: StyleGAN2Config, params) -> dict:
 
 def _latent_error(latents: dict, truth: dict, params):
     """RMS error of the solution's W+ relative to the RMS distance of the true W+ from
-    ``w_avg``; None when either side has no W+."""
+    ``w_avg``; None when either side has no W+. A W+ without rows ([N_l, D]) stands for every
+    row of one with them ([N_l, R, D])."""
     if "wplus" not in latents or "wplus" not in truth:
         return None
+    solved, true = np.asarray(latents["wplus"]), np.asarray(truth["wplus"])
+    if solved.ndim != true.ndim:
+        solved, true = (a if a.ndim == 3 else a[:, None] for a in (solved, true))
     w_avg = np.asarray(params["w_avg"])
-    num = np.sqrt(np.mean((np.asarray(latents["wplus"]) - truth["wplus"]) ** 2))
-    den = np.sqrt(np.mean((truth["wplus"] - w_avg) ** 2))
+    num = np.sqrt(np.mean((solved - true) ** 2))
+    den = np.sqrt(np.mean((true - w_avg) ** 2))
     return float(num / max(den, 1e-12))
 
 

@@ -4,7 +4,7 @@
 - :func:`interpolate`: images along the straight line between two solutions: W+, the constant
   input and every other variable (noise maps) interpolated linearly.
 - :func:`edit`: images of ``w* + alpha * D / ||D||`` (row-wise norm of the direction D
-  [N_l, D] or [1, D]) for each alpha.
+  [N_l, D] or [1, D]; a W+ with latent matrices [N_l, R, D] moves every row) for each alpha.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ def interpolate(problem, variables_a, variables_b, context, num: int = 8):
 def edit(problem, variables, context, direction, alphas):
     """Images [len(alphas), H, W, 3] of the solution moved along ``direction``."""
     ws, const = problem.sample_wplus(variables, context, _KEY)
-    direction = jnp.broadcast_to(jnp.asarray(direction, ws.dtype).reshape(-1, ws.shape[-1]),
-                                 ws.shape)
-    unit = direction / jnp.linalg.norm(direction, axis=1, keepdims=True)
-    alphas = jnp.asarray(alphas, ws.dtype)
-    return problem.render_wplus(variables, context, ws[None] + alphas[:, None, None] * unit,
-                                const)
+    direction = jnp.asarray(direction, ws.dtype).reshape(-1, ws.shape[-1])
+    direction = jnp.broadcast_to(direction.reshape(direction.shape[:1] + (1,) * (ws.ndim - 2)
+                                                   + direction.shape[1:]), ws.shape)
+    unit = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
+    alphas = jnp.asarray(alphas, ws.dtype).reshape((-1,) + (1,) * ws.ndim)
+    return problem.render_wplus(variables, context, ws[None] + alphas * unit, const)

@@ -30,7 +30,7 @@ def _report_arrays(variables, context, target, key, lpips_params, *, sample_wplu
     ws, const = sample_wplus(variables, context, REPRESENTATIVE_KEY)
     stds = jnp.sqrt(jnp.mean(ws ** 2) / 10.0 ** (jnp.asarray(snrs) / 10.0))
     noise = jax.vmap(lambda k: jax.random.normal(k, ws.shape))(keys)
-    ws_noisy = (ws + stds[:, None, None, None] * noise).reshape((-1,) + ws.shape)
+    ws_noisy = (ws + stds.reshape((-1,) + (1,) * noise.ndim) * noise).reshape((-1,) + ws.shape)
     all_ws = jnp.concatenate([ws_fresh, ws_noisy])
     all_consts = jnp.concatenate([const_fresh, jnp.broadcast_to(
         const, (ws_noisy.shape[0],) + const.shape)])
