@@ -121,8 +121,8 @@ def test_z_clamp_holds_throughout(tiny):
     opt = engine.build_optimizer(v, {"z": {"lr": 0.5}, "embed": {"lr": 0.01}}, 50)
     seen = []
 
-    def watched(variables, context):
-        out = problem.project(variables, context)
+    def watched(variables, context, step):
+        out = problem.project(variables, context, step)
         jax.debug.callback(lambda z: seen.append(float(np.abs(z).max())), out["z"])
         return out
 

@@ -77,7 +77,7 @@ def evaluate_members(objective: Objective, score_fn, members, data, context, key
     with ``score_fn`` (non-finite scores become the largest float, so CMA ranks them last).
     Returns ``(members after the inner steps, scores [P])``."""
     if objective.project is not None:
-        members = jax.vmap(objective.project, in_axes=(0, None))(members, context)
+        members = jax.vmap(objective.project, in_axes=(0, None, None))(members, context, -1)
     if inner_steps:
         members = _inner_loop(objective, members, data, context, keys, inner_steps, group)
     scores = jax.vmap(lambda v, d, k: score_fn(v, d, context, jax.random.fold_in(k, inner_steps),

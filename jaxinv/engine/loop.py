@@ -40,7 +40,9 @@ class Objective:
 
     loss_fn: ``(variables, data, context, key, step) -> (scalar, {name: scalar})``.
     optimizer: an optax transformation for one image's variables.
-    project: optional ``(variables, context) -> variables`` applied after every step.
+    project: optional ``(variables, context, step) -> variables`` applied after every step
+      (``step``: the index of the step just taken, -1 for a start that no step produced, so a
+      projection can follow a schedule).
     """
 
     loss_fn: Callable
@@ -109,7 +111,7 @@ def _one_image_steps(objective, variables, opt_state, diverged_at, data, context
         updates, new_opt = optimizer.update(grads, opt_state, variables)
         new_vars = optax.apply_updates(variables, updates)
         if project is not None:
-            new_vars = project(new_vars, context)
+            new_vars = project(new_vars, context, t)
         ok = _all_finite(loss, grads, new_vars) & (diverged_at < 0)
         keep = lambda new, old: jax.tree_util.tree_map(
             lambda a, b: jnp.where(ok, a, b), new, old)

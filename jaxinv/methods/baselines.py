@@ -111,7 +111,7 @@ def _penalty(cfg, spec, variables, context, key, step):
     return total, terms
 
 
-def _project(spec, variables, context):
+def _project(spec, variables, context, step):
     variables = dict(variables)
     if spec.optimize_noise and spec.normalize_noise:
         variables["noise"] = regularizers.normalize_noise(variables["noise"])

@@ -62,7 +62,7 @@ def _render(split, cfg, variables, context, key, step):
                                0)
 
 
-def _project(clamp: float, variables, context):
+def _project(clamp: float, variables, context, step):
     return dict(variables, z=regularizers.clamp(variables["z"], -clamp, clamp))
 
 

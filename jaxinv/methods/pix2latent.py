@@ -71,7 +71,7 @@ def _init(spec: Spec, key, context):
             "embed": params["embeddings"][spec.class_index]}
 
 
-def clamp_z(variables, context=None):
+def clamp_z(variables, context=None, step=None):
     """The projection applied after every step: z into [-2, 2]."""
     return {**variables, "z": jnp.clip(variables["z"], -Z_CLAMP, Z_CLAMP)}
 

@@ -6,7 +6,8 @@ shared ``context`` (generator params and friends) explicitly:
 - ``init(key, context) -> variables``: one image's starting variables (a dict of pytrees).
 - ``render(variables, context, key, step) -> image [1, H, W, 3]`` in [-1, 1].
 - ``penalty(variables, context, key, step) -> (scalar, {name: scalar})``: regularisers.
-- ``project(variables, context) -> variables`` or ``None``: applied after every step.
+- ``project(variables, context, step) -> variables`` or ``None``: applied after every step
+  (``step``: the index of the step just taken; -1 before the first).
 - ``latents(variables, context) -> {name: array}``: what to save besides the variables (e.g. the
   W+ a Z-space solution maps to).
 - ``learning_rates``: ``{variable name: {'lr', 'schedule', ...}}`` for
