@@ -232,3 +232,32 @@ def pix2latent_config(search: str = "basincma", preset: str = "paper") -> Config
     c.batch_size = 1
     c.num_targets = 2
     return c
+
+
+OVERPARAM_SPACES = {"w+": "w_plus", "W": "W_matrix", "W+": "W_matrix_plus"}
+
+
+def overparam_config(space: str = "W+", task: str = "inversion") -> ConfigDict:
+    """Overparameterized StyleGAN2 inversion (sec. 4.2): ``space`` 'w+', 'W' or 'W+' from the
+    mean of W, Adam lr 0.05 (betas 0.9/0.999), 1000 steps, LPIPS-VGG, the 0.9 pull towards the
+    mean before each step of the first half. ``task`` 'upsample': PULSE-style 8x upsampling
+    (sec. 5.1): the pull kept on throughout, MSE on the 8x-downsampled image plus LPIPS where
+    that measurement has 32 px or more."""
+    if space not in OVERPARAM_SPACES:
+        raise ValueError(f"unknown overparameterized space {space!r}; choose one of "
+                         f"{sorted(OVERPARAM_SPACES)}")
+    if task not in ("inversion", "upsample"):
+        raise ValueError(f"unknown overparameterized task {task!r}; choose inversion or upsample")
+    c = base_config()
+    c.name = f"overparam_{OVERPARAM_SPACES[space]}" + ("_upsample" if task == "upsample" else "")
+    c.output_dir = "runs/" + c.name
+    c.steps = 1000
+    c.method = method_config("overparam", space=space,
+                             truncation_until=1.0 if task == "upsample" else 0.5)
+    c.lr.latent = lr_spec(0.05)
+    c.loss.mse, c.loss.lpips = 0.0, 1.0
+    if task == "upsample":
+        # PULSE's L2 on the downsampled image, plus LPIPS where the measurement is 32 px or more
+        c.degradation.name, c.degradation.factor = "downsample", 8
+        c.loss.mse, c.loss.lpips_min_size = 1.0, 32
+    return c

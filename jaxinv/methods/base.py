@@ -149,5 +149,6 @@ _REGISTRY = Registry("method", {"stylegan2": "jaxinv.methods.baselines",
                                 "pmsfc": "jaxinv.methods.pmsfc",
                                 "pix2latent": "jaxinv.methods.pix2latent",
                                 "z": "jaxinv.methods.latent",
-                                "eglass": "jaxinv.methods.eglass"}, "METHOD")
+                                "eglass": "jaxinv.methods.eglass",
+                                "overparam": "jaxinv.methods.overparam"}, "METHOD")
 register, names, get = _REGISTRY.register, _REGISTRY.names, _REGISTRY.get
