@@ -26,13 +26,13 @@ class _Storage(NamedTuple):
     dtype: np.dtype
 
 
-_STORAGE_DTYPES = {"FloatStorage": "float32", "DoubleStorage": "float64",
-                   "HalfStorage": "float16", "BFloat16Storage": "bfloat16",
-                   "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
-                   "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool"}
+STORAGE_DTYPES = {"FloatStorage": "float32", "DoubleStorage": "float64",
+                  "HalfStorage": "float16", "BFloat16Storage": "bfloat16",
+                  "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
+                  "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool"}
 
 
-def _dtype(name: str) -> np.dtype:
+def storage_dtype(name: str) -> np.dtype:
     if name == "bfloat16":
         import ml_dtypes
 
@@ -40,7 +40,7 @@ def _dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
-def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None,
+def rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None,
                     metadata=None):
     del requires_grad, hooks, metadata
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
@@ -56,14 +56,14 @@ def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=No
     return np.array(view)
 
 
-def _rebuild_parameter(data, requires_grad=False, hooks=None):
+def rebuild_parameter(data, requires_grad=False, hooks=None):
     del requires_grad, hooks
     return data
 
 
 _GLOBALS = {("collections", "OrderedDict"): collections.OrderedDict,
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter}
+            ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor,
+            ("torch._utils", "_rebuild_parameter"): rebuild_parameter}
 
 
 class _Unpickler(pickle.Unpickler):
@@ -73,8 +73,8 @@ class _Unpickler(pickle.Unpickler):
         self._storages: dict[str, np.ndarray] = {}
 
     def find_class(self, module, name):
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _Storage(_dtype(_STORAGE_DTYPES[name]))
+        if module == "torch" and name in STORAGE_DTYPES:
+            return _Storage(storage_dtype(STORAGE_DTYPES[name]))
         if (module, name) in _GLOBALS:
             return _GLOBALS[module, name]
         raise pickle.UnpicklingError(f"refused global {module}.{name}: only tensors and plain "
