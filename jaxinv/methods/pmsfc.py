@@ -145,7 +145,7 @@ def discovery_loss(family: Family, cfg, layer: int, preset: Preset, variables, d
     return loss, {"feature": feature, "data": data_term, "sparse": sparse}
 
 
-def _zero_diagonal(variables, context):
+def _zero_diagonal(variables, context, step):
     return {"s": off_diagonal(variables["s"])}
 
 
