@@ -1,7 +1,10 @@
 """The overparameterization paper's Table 2 protocol: reconstruction LPIPS (and PSNR) of w+, W
 and W+ inversions (sec. 4.2: Adam lr 0.05, 1000 steps from the mean of W, LPIPS-VGG loss, the
 0.9 truncation before each step of the first half) on the same images, for a baseline and an
-overparameterized generator.
+overparameterized generator; with the interpolation protocol of sec. 5.2 (the midpoint image of
+every pair of solutions, saved, and the perceptual path length over 5 segments of the line
+between them) and, with ``--edit-component K``, an edit of every solution along GANSpace's
+K-th principal direction of W (+-2 standard deviations).
 
     python experiments/overparam.py --baseline ckpt/baseline --overparam ckpt/overparam \
         --lpips ckpt/lpips_vgg --input held_out_faces/ --out runs/overparam_table2
@@ -21,8 +24,18 @@ import argparse
 import os
 import sys
 
+import itertools
+
+import jax
+import numpy as np
+
+from jaxinv import inversion
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import OVERPARAM_SPACES, overparam_config
+from jaxinv.generators import stylegan2
+from jaxinv.io.checkpoints import load_params
+from jaxinv.io.images import save_image
+from jaxinv.methods import latent_ops
 from jaxinv.report.tables import summarize, write_json, write_markdown
 
 
@@ -41,6 +54,39 @@ def _config(generator: str, checkpoint: str, space: str, args):
     return c
 
 
+def _edit_direction(c, args) -> None:
+    """Sets the run's edit to GANSpace's ``--edit-component`` of the generator's W."""
+    gen = invert.load_generator(c)
+    directions, stds = stylegan2.principal_directions(
+        gen.cfg, gen.params, jax.random.PRNGKey(args.seed), 10000, args.edit_component + 1)
+    path = os.path.join(os.path.dirname(c.output_dir), f"pca_{args.edit_component}.npy")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path, np.asarray(directions[args.edit_component])[None])
+    std = float(stds[args.edit_component])
+    c.report.edit_direction, c.report.edit_alphas = path, (-2 * std, 0.0, 2 * std)
+
+
+def interpolation_quality(c, records) -> list[float]:
+    """Midpoints of every pair of the run's solutions (saved under ``midpoints/``) and their
+    perceptual path lengths."""
+    done = [r["image"] for r in records if r["status"] == "ok"]
+    if len(done) < 2:
+        return []
+    gen = invert.load_generator(c)
+    solver = inversion.prepare(invert.build_solver(c, gen))
+    variables = {n: jax.tree_util.tree_map(jax.numpy.asarray, load_params(os.path.join(
+        c.output_dir, "images", n, "latents"))[0]["variables"]) for n in done}
+    lengths = []
+    for a, b in itertools.combinations(done, 2):
+        midpoint, length = latent_ops.interpolation_quality(
+            solver.method.problem, variables[a], variables[b], solver.context,
+            solver.context["lpips"], lpips_net=c.lpips.net)
+        save_image(os.path.join(c.output_dir, "midpoints", f"{a}__{b}.png"),
+                   np.asarray(midpoint))
+        lengths.append(float(length))
+    return lengths
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="", help="converted standard StyleGAN2 directory")
@@ -57,15 +103,23 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--size", type=int, default=16, help="built-in generator resolution")
+    parser.add_argument("--edit-component", type=int, default=-1,
+                        help="edit along this principal direction of W (-1: no edit)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the W samples for PCA")
     parser.add_argument("--out", default="runs/overparam_table2")
     args = parser.parse_args(argv)
     table = []
     for generator, checkpoint in (("baseline", args.baseline), ("overparam", args.overparam)):
         for space in args.spaces:
-            records = invert.run(_config(generator, checkpoint, space, args))
+            c = _config(generator, checkpoint, space, args)
+            if args.edit_component >= 0:
+                _edit_direction(c, args)
+            records = invert.run(c)
             stats = summarize(records)
+            lengths = [{"status": "ok", "ppl": v} for v in interpolation_quality(c, records)]
             table.append({"generator": generator, "space": space, "lpips": stats.get("lpips"),
                           "psnr": stats.get("psnr"),
+                          "path_length": summarize(lengths, ("ppl",)).get("ppl"),
                           "failed": sum(r["status"] != "ok" for r in records)})
             print(f"{generator:>10} {space:>3} lpips {table[-1]['lpips']}", flush=True)
     out = os.path.abspath(args.out)
@@ -73,9 +127,9 @@ def main(argv=None):
     fmt = lambda s: "n/a" if s is None else f"{s['median']:.4f} [{s['q1']:.4f}, {s['q3']:.4f}]"
     print(write_markdown(os.path.join(out, "table.md"),
                          ["generator", "space", "LPIPS median [q1, q3]", "PSNR median [q1, q3]",
-                          "failed"],
+                          "path length (5 segments) median [q1, q3]", "failed"],
                          [[r["generator"], r["space"], fmt(r["lpips"]), fmt(r["psnr"]),
-                           r["failed"]] for r in table]))
+                           fmt(r["path_length"]), r["failed"]] for r in table]))
     return 0 if not any(r["failed"] for r in table) else 1
 
 

@@ -118,3 +118,42 @@ def test_latent_matrices_reconstruct_better_than_w_plus(small_stylegan2):
     # measured: w+ 0.19, W 0.045, W+ 0.016 (the paper's order, Table 2)
     assert mse["W+"] < mse["W"] < 0.5 * mse["w+"], mse
     assert mse["W+"] < 0.25 * mse["w+"], mse
+
+
+def test_principal_directions_of_w(small_stylegan2):
+    cfg, params = small_stylegan2
+    directions, stds = stylegan2.principal_directions(cfg, params, jax.random.PRNGKey(4), 4000, 3)
+    directions, stds = np.asarray(directions), np.asarray(stds)
+    np.testing.assert_allclose(directions @ directions.T, np.eye(3), atol=1e-4)
+    assert np.all(np.diff(stds) <= 0)
+    w = np.asarray(stylegan2.mapping(cfg, params, jax.random.normal(jax.random.PRNGKey(5),
+                                                                    (4000, cfg.style_dim))))
+    # fresh samples spread along the first direction as estimated, more than along any other
+    assert abs(np.std(w @ directions[0]) / stds[0] - 1) < 0.1
+    others = np.linalg.svd(w - w.mean(0) - np.outer((w - w.mean(0)) @ directions[0],
+                                                     directions[0]), compute_uv=False)
+    assert others[0] / np.sqrt(len(w) - 1) < stds[0]
+
+
+def test_interpolation_midpoint_and_path_length(small_stylegan2):
+    from jaxinv.losses import lpips
+    from jaxinv.methods import latent_ops
+
+    cfg, params = small_stylegan2
+    problem = _problem(cfg, "W", steps=10)
+    context = {"generator": params}
+    a = problem.init(jax.random.PRNGKey(0), context)
+    b = {"latent": a["latent"] + 0.5 * jax.random.normal(jax.random.PRNGKey(1),
+                                                         a["latent"].shape)}
+    net = lpips.random_params("vgg", jax.random.PRNGKey(2), 16)
+    midpoint, length = latent_ops.interpolation_quality(problem, a, b, context, net, "vgg")
+    ws = 0.5 * (problem.sample_wplus(a, context, None)[0]
+                + problem.sample_wplus(b, context, None)[0])
+    np.testing.assert_allclose(np.asarray(midpoint), np.asarray(
+        problem.render_wplus(a, context, ws, params["const"])[0]), atol=1e-5)
+    frames = latent_ops.interpolate(problem, a, b, context, 6)  # 5 segments
+    steps = lpips.distance("vgg", net, frames[:-1], frames[1:])
+    assert float(length) > 0
+    np.testing.assert_allclose(float(length), float(np.sum(steps)), rtol=1e-5)
+    _, still = latent_ops.interpolation_quality(problem, a, a, context, net, "vgg")
+    assert abs(float(still)) < 1e-6

@@ -390,6 +390,16 @@ def w_stats(cfg: StyleGAN2Config, params, key, n: int = 10000):
     return mean, jnp.sqrt(jnp.mean(jnp.sum((w - mean) ** 2, axis=-1)))
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def principal_directions(cfg: StyleGAN2Config, params, key, n: int = 10000, k: int = 10):
+    """GANSpace's editing directions of W: the top ``k`` principal components [k, D] (unit
+    rows, by decreasing variance) of ``n`` samples of W, and the standard deviation of W along
+    each [k]."""
+    w = mapping(cfg, params, jax.random.normal(key, (n, cfg.style_dim)))
+    _, singular, components = jnp.linalg.svd(w - jnp.mean(w, axis=0), full_matrices=False)
+    return components[:k], singular[:k] / np.sqrt(n - 1)
+
+
 def config_from_params(params, lr_mlp: float = 0.01, rows: int = 1,
                        conv_clamp: float | None = None) -> StyleGAN2Config:
     """Infers the static architecture from a params pytree's shapes (``lr_mlp``, ``rows`` and
