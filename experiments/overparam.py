@@ -36,7 +36,7 @@ from jaxinv.generators import stylegan2
 from jaxinv.io.checkpoints import load_params
 from jaxinv.io.images import save_image
 from jaxinv.methods import latent_ops
-from jaxinv.report.tables import summarize, write_json, write_markdown
+from jaxinv.report.tables import quartiles_cell, summarize, write_json, write_markdown
 
 
 def _config(generator: str, checkpoint: str, space: str, args):
@@ -124,12 +124,12 @@ def main(argv=None):
             print(f"{generator:>10} {space:>3} lpips {table[-1]['lpips']}", flush=True)
     out = os.path.abspath(args.out)
     write_json(os.path.join(out, "table.json"), {"args": vars(args), "rows": table})
-    fmt = lambda s: "n/a" if s is None else f"{s['median']:.4f} [{s['q1']:.4f}, {s['q3']:.4f}]"
     print(write_markdown(os.path.join(out, "table.md"),
                          ["generator", "space", "LPIPS median [q1, q3]", "PSNR median [q1, q3]",
                           "path length (5 segments) median [q1, q3]", "failed"],
-                         [[r["generator"], r["space"], fmt(r["lpips"]), fmt(r["psnr"]),
-                           fmt(r["path_length"]), r["failed"]] for r in table]))
+                         [[r["generator"], r["space"], quartiles_cell(r["lpips"], 4),
+                           quartiles_cell(r["psnr"], 2), quartiles_cell(r["path_length"], 4),
+                           r["failed"]] for r in table]))
     return 0 if not any(r["failed"] for r in table) else 1
 
 

@@ -18,7 +18,7 @@ import sys
 
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import baseline_config, sphinx_config
-from jaxinv.report.tables import summarize, write_json, write_markdown
+from jaxinv.report.tables import quartiles_cell, summarize, write_json, write_markdown
 
 SHIFTS = ([("rotate", v) for v in (10.0, 20.0, 30.0)]
           + [("scale", v) for v in (0.75, 0.875, 1.125, 1.25)]
@@ -81,11 +81,10 @@ def main(argv=None):
             print(f"{table[-1]['shift']:>18} {method:>10} psnr {table[-1]['psnr']}", flush=True)
     out = os.path.abspath(args.out)
     write_json(os.path.join(out, "table.json"), {"args": vars(args), "rows": table})
-    fmt = lambda s: "n/a" if s is None else f"{s['median']:.3f} [{s['q1']:.3f}, {s['q3']:.3f}]"
     print(write_markdown(os.path.join(out, "table.md"),
                          ["shift", "method", "PSNR median [q1, q3]", "LPIPS median [q1, q3]"],
-                         [[r["shift"], r["method"], fmt(r["psnr"]), fmt(r["lpips"])]
-                          for r in table]))
+                         [[r["shift"], r["method"], quartiles_cell(r["psnr"]),
+                           quartiles_cell(r["lpips"])] for r in table]))
     return 0
 
 

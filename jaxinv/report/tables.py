@@ -55,6 +55,14 @@ def summarize(records: list[dict], keys=("psnr", "ssim", "lpips", "auc", "latent
     return out
 
 
+def quartiles_cell(stats: dict | None, digits: int = 3) -> str:
+    """A table cell ``median [q1, q3]`` of one of :func:`summarize`'s entries ('n/a' for
+    None)."""
+    if stats is None:
+        return "n/a"
+    return f"{stats['median']:.{digits}f} [{stats['q1']:.{digits}f}, {stats['q3']:.{digits}f}]"
+
+
 def write_markdown(path: str, header: list[str], rows: list[list]) -> str:
     """Writes a Markdown table (cells formatted with ``str``) and returns its text."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
