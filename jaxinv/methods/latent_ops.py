@@ -66,9 +66,9 @@ def _interpolation_quality(variables_a, variables_b, context, lpips_params, *, s
 def edit(problem, variables, context, direction, alphas):
     """Images [len(alphas), H, W, 3] of the solution moved along ``direction``."""
     ws, const = problem.sample_wplus(variables, context, _KEY)
-    direction = jnp.asarray(direction, ws.dtype).reshape(-1, ws.shape[-1])
-    direction = jnp.broadcast_to(direction.reshape(direction.shape[:1] + (1,) * (ws.ndim - 2)
-                                                   + direction.shape[1:]), ws.shape)
+    rows = (1,) * (ws.ndim - 2)  # latent-matrix rows, if any, all move alike
+    direction = jnp.broadcast_to(jnp.asarray(direction, ws.dtype).reshape(
+        (-1,) + rows + ws.shape[-1:]), ws.shape)
     unit = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
     alphas = jnp.asarray(alphas, ws.dtype).reshape((-1,) + (1,) * ws.ndim)
     return problem.render_wplus(variables, context, ws[None] + alphas * unit, const)

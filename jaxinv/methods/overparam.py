@@ -98,6 +98,10 @@ def _render(cfg, settings, variables, context, key, step):
                                wplus(cfg, settings, variables["latent"])[None])
 
 
+def _latents(cfg, settings, variables, context):
+    return {"wplus": wplus(cfg, settings, variables["latent"])}
+
+
 def _project(settings, last_pulled: int, variables, context, step):
     """The pull towards the mean before step ``step + 1`` while that step is below
     ``last_pulled``."""
@@ -125,7 +129,7 @@ def build(cfg: stylegan2.StyleGAN2Config, settings: Settings, rate: dict,
         init=bind(_init), render=bind(_render), penalty=no_penalty,
         project=functools.partial(_project, settings, round(settings.truncation_until * steps))
         if pull else None,
-        latents=lambda variables, context: {"wplus": wplus(cfg, settings, variables["latent"])},
+        latents=bind(_latents),
         learning_rates={"latent": rate}, sample_wplus=bind(sample_wplus),
         render_wplus=bind(render_wplus))
 
