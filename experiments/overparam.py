@@ -33,7 +33,6 @@ from jaxinv import inversion
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import OVERPARAM_SPACES, overparam_config
 from jaxinv.generators import stylegan2
-from jaxinv.io.checkpoints import load_params
 from jaxinv.io.images import save_image
 from jaxinv.methods import latent_ops
 from jaxinv.report.tables import quartiles_cell, summarize, write_json, write_markdown
@@ -54,28 +53,26 @@ def _config(generator: str, checkpoint: str, space: str, args):
     return c
 
 
-def _edit_direction(c, args) -> None:
-    """Sets the run's edit to GANSpace's ``--edit-component`` of the generator's W."""
-    gen = invert.load_generator(c)
+def _edit_direction(gen, folder: str, args) -> tuple[str, tuple]:
+    """GANSpace's ``--edit-component`` of the generator's W, saved in ``folder``: the file for
+    ``report.edit_direction`` and the alphas (-2, 0, 2 standard deviations along it)."""
     directions, stds = stylegan2.principal_directions(
         gen.cfg, gen.params, jax.random.PRNGKey(args.seed), 10000, args.edit_component + 1)
-    path = os.path.join(os.path.dirname(c.output_dir), f"pca_{args.edit_component}.npy")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = os.path.join(folder, f"pca_{args.edit_component}.npy")
+    os.makedirs(folder, exist_ok=True)
     np.save(path, np.asarray(directions[args.edit_component])[None])
     std = float(stds[args.edit_component])
-    c.report.edit_direction, c.report.edit_alphas = path, (-2 * std, 0.0, 2 * std)
+    return path, (-2 * std, 0.0, 2 * std)
 
 
-def interpolation_quality(c, records) -> list[float]:
+def interpolation_quality(c, gen, records) -> list[float]:
     """Midpoints of every pair of the run's solutions (saved under ``midpoints/``) and their
     perceptual path lengths."""
     done = [r["image"] for r in records if r["status"] == "ok"]
     if len(done) < 2:
         return []
-    gen = invert.load_generator(c)
     solver = inversion.prepare(invert.build_solver(c, gen))
-    variables = {n: jax.tree_util.tree_map(jax.numpy.asarray, load_params(os.path.join(
-        c.output_dir, "images", n, "latents"))[0]["variables"]) for n in done}
+    variables = {n: invert.load_solution(c.output_dir, n) for n in done}
     lengths = []
     for a, b in itertools.combinations(done, 2):
         midpoint, length = latent_ops.interpolation_quality(
@@ -110,13 +107,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     table = []
     for generator, checkpoint in (("baseline", args.baseline), ("overparam", args.overparam)):
-        for space in args.spaces:
-            c = _config(generator, checkpoint, space, args)
-            if args.edit_component >= 0:
-                _edit_direction(c, args)
+        configs = {space: _config(generator, checkpoint, space, args) for space in args.spaces}
+        gen = invert.load_generator(next(iter(configs.values())))  # the same for every space
+        if args.edit_component >= 0:
+            edit = _edit_direction(gen, os.path.join(os.path.abspath(args.out), generator), args)
+            for c in configs.values():
+                c.report.edit_direction, c.report.edit_alphas = edit
+        for space, c in configs.items():
             records = invert.run(c)
             stats = summarize(records)
-            lengths = [{"status": "ok", "ppl": v} for v in interpolation_quality(c, records)]
+            lengths = [{"status": "ok", "ppl": v} for v in interpolation_quality(c, gen, records)]
             table.append({"generator": generator, "space": space, "lpips": stats.get("lpips"),
                           "psnr": stats.get("psnr"),
                           "path_length": summarize(lengths, ("ppl",)).get("ppl"),

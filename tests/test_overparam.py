@@ -10,6 +10,7 @@ import optax
 import pytest
 
 from jaxinv.generators import stylegan2
+from jaxinv.pytrees import batch_of_one
 
 
 def test_one_row_is_exactly_the_standard_generator(small_stylegan2):
@@ -88,9 +89,8 @@ def test_truncation_pulls_before_each_step_of_the_first_half(small_stylegan2):
         return out
 
     loss = lambda v, data, context, key, step: (jnp.sum(v["latent"] ** 2), {})
-    engine.optimize(engine.Objective(loss, optax.sgd(0.0), watched),
-                    jax.tree_util.tree_map(lambda a: a[None], away), {}, context,
-                    jax.random.PRNGKey(0)[None], 10)
+    engine.optimize(engine.Objective(loss, optax.sgd(0.0), watched), batch_of_one(away), {},
+                    context, jax.random.PRNGKey(0)[None], 10)
     np.testing.assert_allclose(seen, [0.9 ** min(t + 1, 4) for t in range(10)], rtol=1e-5)
     on_throughout = _problem(cfg, "W+", steps=10, truncation_until=1.0)
     pulled = on_throughout.project(away, context, 8)["latent"]

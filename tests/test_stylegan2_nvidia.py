@@ -15,11 +15,9 @@ import pytest
 torch = pytest.importorskip("torch", reason="building NVIDIA-layout pickles needs torch")
 F = torch.nn.functional
 
-from conftest import ROOT, rel_err  # noqa: E402
+from conftest import rel_err  # noqa: E402
 
-sys.path.insert(0, os.path.join(ROOT, "converters"))
-import stylegan2_nvidia  # noqa: E402
-
+from converters import stylegan2_nvidia  # noqa: E402
 from jaxinv.generators import stylegan2  # noqa: E402
 from jaxinv.io.checkpoints import CheckpointError  # noqa: E402
 

@@ -526,13 +526,20 @@ def _load_direction(path):
 
 # -------------------------------------------------------------------------- run-level files
 
+def load_solution(out: str, name: str):
+    """The solved variables of image ``name`` that the run in ``out`` saved (jax arrays)."""
+    import jax
+
+    from jaxinv.io.checkpoints import load_params
+
+    saved = load_params(os.path.join(out, "images", name, "latents"))[0]["variables"]
+    return jax.tree_util.tree_map(jax.numpy.asarray, saved)
+
+
 def write_pair_reports(config, out, targets, records, solver):
     """Strips between consecutive finished images, from their saved variables: interpolations
     (``config.report.interpolate`` frames) and, for methods that define one, the part-by-part
     exchange (``config.report.exchange``; PmSFC: a's image with each subspace taken from b)."""
-    import jax
-
-    from jaxinv.io.checkpoints import load_params
     from jaxinv.io.images import save_image
     from jaxinv.methods import latent_ops
 
@@ -549,9 +556,7 @@ def write_pair_reports(config, out, targets, records, solver):
         todo = {kind: path for kind, path in todo.items() if not os.path.exists(path)}
         if not todo:
             continue
-        va, vb = (jax.tree_util.tree_map(
-            jax.numpy.asarray, load_params(os.path.join(out, "images", n, "latents"))[0][
-                "variables"]) for n in (a, b))
+        va, vb = (load_solution(out, n) for n in (a, b))
         for kind, path in todo.items():
             strip = kinds[kind](va, vb)
             save_image(path, np.concatenate(list(np.asarray(strip)), axis=1))
