@@ -1,7 +1,8 @@
 """Image-quality metrics, batched and jit-compiled: PSNR, SSIM, LPIPS and the colorization AuC.
 
-Inputs are image batches [B, H, W, 3] in [-1, 1]; every metric returns one value per image [B].
-PSNR and SSIM are computed on images mapped to [0, 1] and clipped there.
+Inputs are image batches [B, H, W, 3] in [-1, 1]; every metric returns one value per image [B],
+except :func:`sliced_wasserstein`, a distance between two sets of images. PSNR and SSIM are
+computed on images mapped to [0, 1] and clipped there.
 """
 
 from __future__ import annotations
@@ -92,3 +93,19 @@ def colorization_auc(x, y):
     thresholds = jnp.arange(151.0)
     cdf = jnp.mean(err.reshape(err.shape[0], -1, 1) <= thresholds, axis=1)  # [B, 151]
     return (jnp.sum(cdf, axis=1) - 0.5 * (cdf[:, 0] + cdf[:, -1])) / 150.0
+
+
+@functools.partial(jax.jit, static_argnames="projections")
+def sliced_wasserstein(x, y, key, projections: int = 256):
+    """Sliced Wasserstein-1 distance between two equal-sized sets of images ``x``, ``y`` [N, H,
+    W, 3]: the mean over ``projections`` random unit directions of pixel space of the mean
+    absolute difference between the sorted projections of the two sets (0 for the same set,
+    up to sampling noise for two samples of one distribution)."""
+    if x.shape != y.shape:
+        raise ValueError(f"sliced_wasserstein compares sets of one shape, got {x.shape} and "
+                         f"{y.shape}")
+    flat_x, flat_y = x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1)
+    directions = jax.random.normal(key, (flat_x.shape[1], projections))
+    directions = directions / jnp.linalg.norm(directions, axis=0, keepdims=True)
+    px, py = jnp.sort(flat_x @ directions, axis=0), jnp.sort(flat_y @ directions, axis=0)
+    return jnp.mean(jnp.abs(px - py))

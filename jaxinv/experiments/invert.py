@@ -49,23 +49,9 @@ from typing import NamedTuple
 
 import numpy as np
 from absl import app, logging
-from ml_collections import config_flags
 
-from jaxinv.experiments import run_identity
-
-
-def _config_names() -> list[str]:
-    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "configs")
-    return sorted(f for f in os.listdir(folder) if f.endswith(".py")) if os.path.isdir(
-        folder) else []
-
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Path to a config file in configs/ (" + ", ".join(_config_names())
-    + "); override any key with --config.KEY=VALUE (every key is documented in "
-    "jaxinv/experiments/config_base.py, each method's in its Settings class).",
-    lock_config=True)
+from jaxinv.experiments import cli, run_identity
+from jaxinv.experiments.cli import log as _log
 
 
 class ConfigError(ValueError):
@@ -78,10 +64,6 @@ class Target(NamedTuple):
     image: np.ndarray | None      # [H, W, 3] in [-1, 1], None when unreadable
     truth: dict | None            # known latents for recovery targets
     error: str | None
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -640,31 +622,6 @@ def _identity(config, solver) -> dict:
     return run_identity.identity(config, weights)
 
 
-def _delete_results(out: str) -> None:
-    """Deletes what the runner wrote into ``out`` (and nothing else that is there)."""
-    import shutil
-
-    for name in RUN_OUTPUTS:
-        path = os.path.join(out, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-
-
-def _remove_leftovers(out: str) -> None:
-    """Removes the ``.tmp-*`` files and folders an interrupted atomic write left in ``out``."""
-    import shutil
-
-    for folder, dirs, files in os.walk(out):
-        for name in [d for d in dirs if d.startswith(".tmp-")]:
-            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
-            dirs.remove(name)
-        for name in files:
-            if name.startswith(".tmp-"):
-                os.remove(os.path.join(folder, name))
-
-
 def run(config) -> list[dict]:
     """Runs (or resumes) an inversion; returns the per-image records."""
     import jax
@@ -683,15 +640,10 @@ def run(config) -> list[dict]:
     if solver.method.views is not None:  # the known latents describe none of the views
         targets = [t._replace(truth=None) for t in targets]
     identity = _identity(config, solver)
-    if config.overwrite:
-        _delete_results(out)
-    else:
-        try:
-            run_identity.check(out, identity)
-        except run_identity.DifferentRun as e:
-            raise ConfigError(str(e)) from None
-    os.makedirs(out, exist_ok=True)
-    _remove_leftovers(out)
+    try:
+        run_identity.prepare(out, identity, config.overwrite, RUN_OUTPUTS)
+    except run_identity.DifferentRun as e:
+        raise ConfigError(str(e)) from None
     try:
         solver = inversion.prepare(solver)
     except ValueError as e:
@@ -731,14 +683,8 @@ def run(config) -> list[dict]:
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
-    config = _CONFIG.value
+    config = cli.loaded_config()
     if config is None:
-        _log("error: --config=configs/<name>.py is required (see --help)")
-        return 2
-    try:
-        config.output_dir  # the config file is loaded lazily: a missing one fails here
-    except OSError as e:
-        _log(f"error: {_flag_error(e, sys.argv)}")
         return 2
     from jaxinv.io.checkpoints import CheckpointError
 
@@ -754,41 +700,5 @@ def main(argv):
     return 0 if counts["ok"] == len(records) else 1
 
 
-def _flag_error(error: Exception, argv) -> str:
-    """One line for a command line that cannot be parsed: a missing config file, a key the
-    config does not have (with the suggestion), or a value of the wrong type."""
-    chain, e = [], error
-    while e is not None:
-        chain.append(e)
-        e = e.__cause__ or e.__context__
-    config_arg = next((a for a in argv if a.startswith("--config=")), "--config")
-    if any(isinstance(e, OSError) and "Failed loading config file" in str(e) for e in chain):
-        return (f"{config_arg}: the config file does not exist or cannot be loaded; the "
-                f"configs are {', '.join(_config_names())}")
-    missing = [e for e in chain if type(e) is KeyError]
-    if missing:
-        key = str(missing[-1].args[0]).strip("'")
-        given = next((a.split("=")[0] for a in argv if a.startswith("--config.")
-                      and a.split("=")[0].endswith("." + key)), f"--config...{key}")
-        hint = next((str(e) for e in chain if "Did you mean" in str(e)), "")
-        suggestion = hint[hint.index("Did you mean"):].split("?")[0] + "? " if hint else ""
-        return (f"{given}: the config has no key {key!r}; {suggestion}Every key is documented "
-                f"in jaxinv/experiments/config_base.py")
-    return str(chain[0]).strip().splitlines()[0]
-
-
-def _parse_flags(argv):
-    from absl import flags
-
-    if any(a in ("-h", "--help", "-?", "--helpshort", "--helpfull") for a in argv[1:]):
-        app.usage(shorthelp=True, writeto_stdout=True)
-        sys.exit(0)
-    try:
-        return flags.FLAGS(argv)
-    except Exception as e:  # absl wraps every parse failure differently
-        _log(f"error: {_flag_error(e, argv)}")
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse_flags)
+    app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 # Keys that do not change any result: display, output place, chunking of the compiled loop (the
 # engine's chunked run equals the single call), the devices a batch is split over (each image's
@@ -34,10 +35,11 @@ def _flatten(tree, prefix=""):
     return out
 
 
-def identity(config, weights: dict) -> dict:
-    """``{'config': {dotted key: value}, 'weights': {what: digest}}`` of a run."""
+def identity(config, weights: dict, cosmetic: tuple[str, ...] = COSMETIC) -> dict:
+    """``{'config': {dotted key: value}, 'weights': {what: digest}}`` of a run; the top-level
+    keys in ``cosmetic`` are left out."""
     flat = _flatten(json.loads(config.to_json_best_effort()))
-    settings = {k: v for k, v in flat.items() if k.split(".")[0] not in COSMETIC}
+    settings = {k: v for k, v in flat.items() if k.split(".")[0] not in cosmetic}
     return {"config": settings, "weights": dict(weights)}
 
 
@@ -55,14 +57,14 @@ def differences(old: dict, new: dict) -> list[str]:
     return out
 
 
-def check(out: str, current: dict) -> bool:
+def check(out: str, current: dict, results: str = "images") -> bool:
     """Whether ``out`` already holds this run (True: resume; False: a fresh folder).
 
-    Raises DifferentRun naming the differing keys when it holds another run, or results
-    without a ``run.json`` (made before identities were recorded)."""
+    Raises DifferentRun naming the differing keys when it holds another run, or results (the
+    folder ``results``) without a ``run.json`` (made before identities were recorded)."""
     path = os.path.join(out, FILE)
     if not os.path.exists(path):
-        if os.path.isdir(os.path.join(out, "images")):
+        if os.path.isdir(os.path.join(out, results)):
             raise DifferentRun(f"{out} holds results of a run with no {FILE}, so whether they "
                                f"came from this config is unknown; write to a new "
                                f"--config.output_dir, or pass --config.overwrite=True to "
@@ -78,3 +80,39 @@ def check(out: str, current: dict) -> bool:
                            f"--config.output_dir, or pass --config.overwrite=True to delete its "
                            f"results and start clean")
     return True
+
+
+def delete_outputs(out: str, outputs) -> None:
+    """Deletes the files and folders named ``outputs`` in ``out`` (and nothing else there)."""
+    for name in outputs:
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def remove_leftovers(out: str) -> None:
+    """Removes the ``.tmp-*`` files and folders an interrupted atomic write left in ``out``."""
+    for folder, dirs, files in os.walk(out):
+        for name in [d for d in dirs if d.startswith(".tmp-")]:
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            dirs.remove(name)
+        for name in files:
+            if name.startswith(".tmp-"):
+                os.remove(os.path.join(folder, name))
+
+
+def prepare(out: str, current: dict, overwrite: bool, outputs, results: str = "images") -> bool:
+    """Readies the output folder ``out`` for the run ``current``: with ``overwrite`` the
+    ``outputs`` an earlier run wrote are deleted first; otherwise :func:`check` (DifferentRun
+    when ``out`` holds another run). Creates the folder and clears interrupted writes. Returns
+    whether the run resumes."""
+    resumed = False
+    if overwrite:
+        delete_outputs(out, outputs)
+    else:
+        resumed = check(out, current, results)
+    os.makedirs(out, exist_ok=True)
+    remove_leftovers(out)
+    return resumed

@@ -123,13 +123,14 @@ class SynthesisState(NamedTuple):
     skip: jax.Array | None
 
 
-def _lrelu(x, bias):
+def fused_leaky_relu(x, bias):
     """rosinality's fused_leaky_relu: leaky ReLU(0.2) of ``x + bias``, times sqrt(2)."""
     x = x + bias
     return jnp.where(x >= 0, x, 0.2 * x) * np.sqrt(2.0).astype(x.dtype)
 
 
-def _blur_kernel(dtype, gain=1.0):
+def blur_kernel(dtype, gain=1.0):
+    """StyleGAN2's [1, 3, 3, 1] outer-product FIR filter [4, 4], normalised to sum ``gain``."""
     k = np.asarray(_BLUR, np.float64)
     k = np.outer(k, k)
     return (k / k.sum() * gain).astype(dtype)
@@ -164,7 +165,7 @@ def mapping(cfg: StyleGAN2Config, params, z):
     x = pixel_norm(z)
     scale = cfg.lr_mlp / math.sqrt(cfg.style_dim)
     for layer in params["mapping"]:
-        x = _lrelu(x @ (layer["w"] * scale), layer["b"] * cfg.lr_mlp)
+        x = fused_leaky_relu(x @ (layer["w"] * scale), layer["b"] * cfg.lr_mlp)
     return x
 
 
@@ -203,7 +204,7 @@ def _conv(x, weight, upsample: bool):
         x, weight[::-1, ::-1], window_strides=(1, 1), padding=((kh - 1, kh - 1),) * 2,
         lhs_dilation=(2, 2), dimension_numbers=_DN)
     p = (len(_BLUR) - 2) - (kh - 1)
-    return upfirdn2d(y, _blur_kernel(np.float64, 4.0), pad=((p + 1) // 2 + 1, p // 2 + 1))
+    return upfirdn2d(y, blur_kernel(np.float64, 4.0), pad=((p + 1) // 2 + 1, p // 2 + 1))
 
 
 def row_styles(style, out_channels: int):
@@ -251,13 +252,13 @@ def _clamp(x, limit):
 def _styled_conv(layer, x, w, noise, upsample, clamp):
     y = _modulated_conv(layer, x, w, upsample=upsample)
     y = y + layer["noise_strength"] * noise
-    return _clamp(_lrelu(y, layer["bias"]), clamp)
+    return _clamp(fused_leaky_relu(y, layer["bias"]), clamp)
 
 
 def _to_rgb(layer, x, w, skip, clamp):
     y = _clamp(_modulated_conv(layer, x, w, demodulate=False) + layer["bias"], clamp)
     if skip is not None:
-        y = y + upfirdn2d(skip, _blur_kernel(np.float64, 4.0), up=2, pad=(2, 1))
+        y = y + upfirdn2d(skip, blur_kernel(np.float64, 4.0), up=2, pad=(2, 1))
     return y
 
 

@@ -48,6 +48,19 @@ def to_display(y: np.ndarray, shape) -> np.ndarray:
     return np.zeros(shape, np.float32)
 
 
+def tile(images, cols: int, pad: int = 2) -> np.ndarray:
+    """Images [N, H, W, 3] in [-1, 1] as one grid image, ``cols`` per row, separated by
+    ``pad`` white pixels (empty cells white)."""
+    images = np.clip(np.asarray(images, np.float32), -1, 1)
+    n, h, w, c = images.shape
+    rows = -(-n // cols)
+    grid = np.ones((rows * (h + pad) - pad, cols * (w + pad) - pad, c), np.float32)
+    for i, image in enumerate(images):
+        r, k = divmod(i, cols)
+        grid[r * (h + pad):r * (h + pad) + h, k * (w + pad):k * (w + pad) + w] = image
+    return grid
+
+
 def comparison(target, degraded, reconstruction, pad: int = 2) -> np.ndarray:
     """Row [target | degraded input | reconstruction | error map], each HWC in [-1, 1]."""
     shape = np.shape(target)

@@ -76,6 +76,26 @@ def loss_curves(path: str, curves: dict[str, np.ndarray], diverged: dict[str, in
     _save(path, fig)
 
 
+def training_curves(path: str, panels: dict[str, dict[str, tuple]], title: str = "") -> None:
+    """One panel per entry of ``panels`` (panel title -> {line label: (steps, values)}), side
+    by side, linear scales; non-finite values are left out."""
+    fig, axes = _figure((4.2 * len(panels), 3.4), 1, len(panels), squeeze=False)
+    for ax, (name, lines) in zip(axes[0], panels.items()):
+        for label, (steps, values) in lines.items():
+            steps, values = np.asarray(steps), np.asarray(values, np.float64)
+            keep = np.isfinite(values)
+            ax.plot(steps[keep], values[keep], label=label, linewidth=1)
+        ax.set_xlabel("step")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(path, fig)
+
+
 def error_scale(path: str, top: float, colormap: str) -> None:
     """The colour bar of the error panels: ``colormap`` over mean |error| in [0, top]."""
     import matplotlib as mpl

@@ -1,0 +1,3 @@
+"""StyleGAN2 training in JAX (the baseline and the overparameterized generator):
+:mod:`~jaxinv.train.discriminator`, :mod:`~jaxinv.train.objectives`, :mod:`~jaxinv.train.data`,
+:mod:`~jaxinv.train.trainer`; configs from :func:`jaxinv.train.config.stylegan2_config`."""
