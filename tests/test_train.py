@@ -17,6 +17,7 @@ import pytest
 
 from jaxinv import generators
 from jaxinv.io.checkpoints import load_params
+from jaxinv.experiments import train
 from jaxinv.train import config as train_config
 from jaxinv.train import discriminator, objectives, trainer
 
@@ -97,9 +98,9 @@ def test_a_few_hundred_steps_at_32px_bring_the_generator_towards_the_faces(tmp_p
     out = tmp_path / "baseline"
     config = tiny_config(out, steps=200, sample_every=100, checkpoint_every=200,
                          **{"data.source": source})
-    assert trainer.train(config) == 0
+    assert train.run(config) == 0
     curves = json.loads((out / "curves.json").read_text())
-    for name in trainer.CURVES:
+    for name in trainer.NUMBERS:
         assert np.all(np.isfinite(curves[name])), name
     swd = curves["swd"]
     assert swd["step"] == [0, 100, 200]
@@ -126,7 +127,7 @@ def test_an_overparameterized_run_killed_after_a_checkpoint_resumes_bit_for_bit(
     source = _dcgan_source()
     overrides = {"data.source": source, "checkpoint_every": 4, "sample_every": 4}
     straight = tmp_path / "straight"
-    assert trainer.train(tiny_config(straight, "overparam", steps=12, **overrides)) == 0
+    assert train.run(tiny_config(straight, "overparam", steps=12, **overrides)) == 0
     leaves, meta = _generator_arrays(straight)
     assert meta["config"]["rows"] == 16  # one latent row per output channel of the widest layer
 
@@ -152,7 +153,7 @@ def test_an_overparameterized_run_killed_after_a_checkpoint_resumes_bit_for_bit(
     assert 4 <= done < 12, done  # killed mid-run, after at least one checkpoint
 
     resumed = tiny_config(killed, "overparam", steps=12, **overrides)
-    assert trainer.train(resumed) == 0
+    assert train.run(resumed) == 0
     resumed_leaves, _ = _generator_arrays(killed)
     for a, b in zip(leaves, resumed_leaves):
         np.testing.assert_array_equal(a, b)
@@ -161,8 +162,8 @@ def test_an_overparameterized_run_killed_after_a_checkpoint_resumes_bit_for_bit(
     assert resumed_curves == straight_curves
 
     other = tiny_config(killed, "overparam", steps=12, **{**overrides, "loss.r1_gamma": 1.0})
-    with pytest.raises(trainer.TrainError, match="loss.r1_gamma"):
-        trainer.train(other)  # another run's folder is refused, naming what differs
+    with pytest.raises(train.TrainError, match="loss.r1_gamma"):
+        train.run(other)  # another run's folder is refused, naming what differs
 
 
 SHARDED = r"""
@@ -170,6 +171,7 @@ import json, sys
 import jax, numpy as np
 sys.path.insert(0, sys.argv[2])
 from tests.test_train import tiny_config
+from jaxinv.experiments import train
 from jaxinv.train import trainer
 
 out = sys.argv[1]
@@ -177,7 +179,7 @@ results = {}
 for devices in (1, 0):
     c = tiny_config(f"{out}/{devices}", steps=2, checkpoint_every=2, sample_every=2,
                     **{"data.source": sys.argv[3], "devices": devices})
-    assert trainer.train(c) == 0
+    assert train.run(c) == 0
     results[devices] = json.load(open(f"{out}/{devices}/curves.json"))
 print(json.dumps({"devices": jax.local_device_count(), "one": results[1], "all": results[0]}))
 """
@@ -193,16 +195,31 @@ def test_a_training_batch_split_over_4_devices_gives_the_single_device_numbers(t
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["devices"] == 4
     assert "split over 4 cpu devices" in proc.stderr
-    for name in trainer.CURVES:
+    for name in trainer.NUMBERS:
         np.testing.assert_allclose(got["all"][name], got["one"][name], rtol=2e-4, atol=2e-5,
                                    err_msg=name)
 
 
-def test_bad_training_configs_are_named_before_anything_compiles(tmp_path):
-    with pytest.raises(trainer.TrainError, match="config.batch_size = 6"):
-        trainer.train(tiny_config(tmp_path, batch_size=6))
-    with pytest.raises(trainer.TrainError, match="config.generator"):
-        trainer.train(tiny_config(tmp_path, **{"generator.channels": (32, 32)}))
-    with pytest.raises(trainer.TrainError, match="config.data.source: .*nowhere"):
-        trainer.train(tiny_config(tmp_path, **{"data.source": str(tmp_path / "nowhere")}))
+def test_the_training_configs_build_and_bad_ones_are_named_before_anything_compiles(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_stylegan2", os.path.join(ROOT, "configs", "train_stylegan2.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for kind, rows in (("baseline", 1), ("overparam", 64)):
+        c = module.get_config(kind)
+        gcfg, dcfg = train.architectures(c)
+        settings = train.settings_from(c)
+        assert (gcfg.size, gcfg.n_mlp, gcfg.rows, dcfg.size) == (32, 2, rows, 32)
+        assert (settings.batch, settings.pl_batch, settings.betas) == (16, 8, (0.0, 0.99))
+    with pytest.raises(ValueError, match="unknown training kind 'wide'"):
+        module.get_config("wide")
+
+    with pytest.raises(train.TrainError, match="config.batch_size = 6"):
+        train.run(tiny_config(tmp_path, batch_size=6))
+    with pytest.raises(train.TrainError, match="config.generator"):
+        train.run(tiny_config(tmp_path, **{"generator.channels": (32, 32)}))
+    with pytest.raises(train.TrainError, match="config.data.source: .*nowhere"):
+        train.run(tiny_config(tmp_path, **{"data.source": str(tmp_path / "nowhere")}))
     assert not os.listdir(tmp_path)  # nothing written

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app
 from ml_collections import config_flags
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -74,7 +73,8 @@ def parse_flags(argv):
     from absl import flags
 
     if any(a in ("-h", "--help", "-?", "--helpshort", "--helpfull") for a in argv[1:]):
-        app.usage(shorthelp=True, writeto_stdout=True)
+        print((sys.modules["__main__"].__doc__ or "").strip() + "\n")
+        print(flags.FLAGS.module_help(__name__))
         sys.exit(0)
     try:
         return flags.FLAGS(argv)

@@ -28,7 +28,8 @@ def eta_seconds(total: int, first: tuple[int, float], now: tuple[int, float]) ->
 
 class Bar:
     """``Bar(total, desc, unit, enabled)``; call it with ``(done, last)`` after each chunk
-    (``last``: the batch's last losses, shown as their mean, or None); ``close()`` at the
+    (``last``: the batch's last losses, shown as their mean, or None; ``extra``: more named
+    numbers to show); ``close()`` at the
     end. While nothing was done yet the postfix reads 'compiling, N s', refreshed every
     second."""
 
@@ -52,7 +53,7 @@ class Bar:
         while not self._started.wait(every):
             self._bar.set_postfix_str(f"compiling, {time.monotonic() - self._start:.0f} s")
 
-    def __call__(self, done: int, last=None) -> None:
+    def __call__(self, done: int, last=None, extra: dict | None = None) -> None:
         now = (int(done), time.monotonic())
         if self._first is None:
             self._first = now
@@ -61,6 +62,7 @@ class Bar:
         parts = []
         if last is not None:
             parts.append(f"loss {float(np.mean(np.asarray(last, np.float64))):.4g}")
+        parts += [f"{k} {float(v):.4g}" for k, v in (extra or {}).items()]
         eta = eta_seconds(self.total, self._first, now)
         if eta is not None:
             parts.append("ETA " + time.strftime("%H:%M:%S", time.gmtime(eta)))

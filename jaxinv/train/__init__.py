@@ -1,3 +1,4 @@
 """StyleGAN2 training in JAX (the baseline and the overparameterized generator):
 :mod:`~jaxinv.train.discriminator`, :mod:`~jaxinv.train.objectives`, :mod:`~jaxinv.train.data`,
-:mod:`~jaxinv.train.trainer`; configs from :func:`jaxinv.train.config.stylegan2_config`."""
+:mod:`~jaxinv.train.trainer`; configs from :mod:`~jaxinv.train.config`, run by
+:mod:`jaxinv.experiments.train`."""

@@ -1,7 +1,7 @@
 """The training config (``configs/train_stylegan2.py``): every key, documented.
 
     name              the run's name (shown only)
-    output_dir        where the run writes (see :mod:`jaxinv.train.trainer`)
+    output_dir        where the run writes (see :mod:`jaxinv.experiments.train`)
     overwrite         delete another run's results in ``output_dir`` instead of refusing
     seed              weights, latents and data order all derive from it
     steps             training iterations (one D step, one G step, and the lazy regularisers)

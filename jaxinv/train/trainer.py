@@ -14,35 +14,18 @@ key ``fold_in(seed, step)``. The batch is split over the local devices with ``ja
 (a one-axis mesh over the batch: images and latents sharded, weights replicated), so the same
 run trains on a CPU, a GPU or a TPU slice.
 
-``output_dir`` holds::
-
-  run.json, config.json    the run's identity and config (a run resumes only the same run)
-  checkpoint/              the whole training state, every ``checkpoint_every`` steps
-                           (atomic: a killed run resumes from the last one, bit for bit)
-  generator/               the EMA generator as a converted checkpoint directory (pass it as
-                           ``--config.checkpoint`` to the inversion runner)
-  held_out/                images of the data source never trained on
-  samples/step_NNNNNN.png  the EMA generator's images of 16 fixed latents
-  curves.json, curves.png  losses, regularisers and the sliced Wasserstein distance to the
-                           data (:func:`jaxinv.metrics.sliced_wasserstein`) per step
-  summary.json             the last step's numbers
-
-Exit status (``jaxinv.experiments.train``): 0 when the run finished, 1 when a loss became
-non-finite (the last checkpoint is kept), 2 for a config or data error.
+:mod:`jaxinv.experiments.train` runs these steps from a config, with checkpoints, samples and
+curves.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import math
-import os
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -50,18 +33,9 @@ from jaxinv.engine import sharding
 from jaxinv.generators import stylegan2
 from jaxinv.train import discriminator, objectives
 
-CURVES = ("d_loss", "g_loss", "real_logit", "fake_logit", "r1", "pl_penalty", "path_length")
-OUTPUTS = ("checkpoint", "generator", "held_out", "samples", "config.json", "run.json",
-           "curves.json", "curves.png", "summary.json")
-# Keys that change no trained weight: how long (a run can be extended), what is shown, where.
-COSMETIC = ("name", "output_dir", "overwrite", "progress", "devices", "steps",
-            "checkpoint_every", "sample_every")
-SAMPLES = 16
+# What :func:`train_step` reports (the regularisers only on the steps that run them).
+NUMBERS = ("d_loss", "g_loss", "real_logit", "fake_logit", "r1", "pl_penalty", "path_length")
 _BUFFERS = ("noise", "w_avg")
-
-
-class TrainError(ValueError):
-    """A training config or data source that cannot be used; the message names the key."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,16 +44,16 @@ class Settings:
 
     batch: int
     pl_batch: int
-    lr: float = 0.002
-    betas: tuple[float, float] = (0.0, 0.99)
-    eps: float = 1e-8
-    r1_gamma: float = 0.01
-    d_reg_every: int = 16
-    pl_weight: float = 2.0
-    g_reg_every: int = 4
-    pl_decay: float = 0.01
-    style_mixing: float = 0.9
-    w_avg_beta: float = 0.995
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    r1_gamma: float
+    d_reg_every: int
+    pl_weight: float
+    g_reg_every: int
+    pl_decay: float
+    style_mixing: float
+    w_avg_beta: float
 
     def adam(self, reg_every: int) -> optax.GradientTransformation:
         """Adam with StyleGAN2's lazy-regularisation adjustment: rate and betas to the power
@@ -251,244 +225,3 @@ def train_step(programs: Programs, settings: Settings, state: TrainState, real, 
     state, more = programs.g_step(state, k_g, jnp.float32(beta))
     numbers.update(more)
     return state, numbers
-
-
-# ----------------------------------------------------------------------------- the run
-
-
-class _Curves:
-    """Per-step training numbers; a regulariser holds its last value between the steps that
-    compute it. ``swd`` is measured at the sample steps."""
-
-    def __init__(self, rows=None, swd=None):
-        self.rows = [] if rows is None else [list(r) for r in np.asarray(rows)]
-        self.swd = {"step": [], "value": []} if swd is None else {
-            k: [float(x) for x in np.asarray(v)] for k, v in swd.items()}
-
-    def add(self, numbers: dict) -> None:
-        last = self.rows[-1] if self.rows else [math.nan] * len(CURVES)
-        self.rows.append([float(numbers[name]) if name in numbers else last[i]
-                          for i, name in enumerate(CURVES)])
-
-    def array(self) -> np.ndarray:
-        return np.asarray(self.rows, np.float32).reshape(-1, len(CURVES))
-
-    def to_json(self) -> dict:
-        a = self.array()
-        return {"step": list(range(a.shape[0])), **{n: a[:, i].tolist() for i, n in
-                                                     enumerate(CURVES)},
-                "swd": self.swd}
-
-
-def _config_error(key: str, e: Exception) -> TrainError:
-    return TrainError(f"config.{key}: {e}")
-
-
-def architectures(config):
-    """``(generator config, discriminator config)`` from ``config``; TrainError naming the key."""
-    g = config.generator
-    try:
-        channels = tuple(int(c) for c in g.channels)
-        rows = int(g.rows) if int(g.rows) > 0 else max(channels)
-        gcfg = stylegan2.StyleGAN2Config(int(g.size), int(g.style_dim), int(g.n_mlp), channels,
-                                         float(g.lr_mlp), rows)
-    except (TypeError, ValueError) as e:
-        raise _config_error("generator", e) from None
-    try:
-        dcfg = discriminator.DiscriminatorConfig(
-            gcfg.size, tuple(int(c) for c in config.discriminator.channels),
-            int(config.discriminator.mbstd_group))
-    except (TypeError, ValueError) as e:
-        raise _config_error("discriminator", e) from None
-    return gcfg, dcfg
-
-
-def settings_from(config) -> Settings:
-    """The compiled steps' :class:`Settings`; TrainError naming the key of a bad value."""
-    batch = int(config.batch_size)
-    for key in ("steps", "batch_size", "checkpoint_every", "sample_every"):
-        if int(config[key]) <= 0:
-            raise TrainError(f"config.{key} = {config[key]}: must be a positive integer")
-    group = int(config.discriminator.mbstd_group)
-    if group <= 0 or (batch > group and batch % group):
-        raise TrainError(f"config.batch_size = {batch}: must be a multiple of "
-                         f"config.discriminator.mbstd_group = {group} (or smaller)")
-    loss = config.loss
-    pl_batch = batch // int(loss.pl_batch_shrink) if int(loss.pl_batch_shrink) > 0 else 0
-    if pl_batch <= 0:
-        raise TrainError(f"config.loss.pl_batch_shrink = {loss.pl_batch_shrink}: must be a "
-                         f"positive integer at most batch_size")
-    for key in ("d_reg_every", "g_reg_every"):
-        if int(loss[key]) <= 0:
-            raise TrainError(f"config.loss.{key} = {loss[key]}: must be a positive integer")
-    if not 0.0 <= float(loss.style_mixing) <= 1.0:
-        raise TrainError(f"config.loss.style_mixing = {loss.style_mixing}: a probability")
-    opt = config.optimizer
-    return Settings(batch, pl_batch, float(opt.lr), (float(opt.beta1), float(opt.beta2)),
-                    float(opt.eps), float(loss.r1_gamma), int(loss.d_reg_every),
-                    float(loss.pl_weight), int(loss.g_reg_every), float(loss.pl_decay),
-                    float(loss.style_mixing), float(config.ema.w_avg_beta))
-
-
-def _split_for(config, settings: Settings):
-    """The batch mesh: devices dividing both the batch and the path-length batch."""
-    return sharding.batch_mesh(math.gcd(settings.batch, settings.pl_batch), int(config.devices))
-
-
-def _log(msg: str) -> None:
-    from jaxinv.experiments.cli import log
-
-    log(msg)
-
-
-def train(config) -> int:
-    """Runs or resumes the training ``config`` describes; returns the exit status (0 done, 1
-    non-finite). TrainError (config or data) is raised before anything is compiled."""
-    from jaxinv.engine import Snapshot
-    from jaxinv.experiments import run_identity
-    from jaxinv.io.checkpoints import OptimizationCheckpoint, tree_checksum
-    from jaxinv.report.progress import Bar
-    from jaxinv.report.tables import write_json
-    from jaxinv.train import data
-
-    settings = settings_from(config)
-    gcfg, dcfg = architectures(config)
-    try:
-        source = data.open_source(str(config.data.source), gcfg.size, int(config.seed),
-                                  int(config.data.held_out))
-    except data.SourceError as e:
-        raise TrainError(f"config.data.source: {e}") from None
-    out = os.path.abspath(config.output_dir)
-    weights = ({"data generator": tree_checksum(source.generator.params)}
-               if isinstance(source, data.GeneratorStream) else {})
-    identity = run_identity.identity(config, weights, COSMETIC)
-    try:
-        run_identity.prepare(out, identity, config.overwrite, OUTPUTS, results="checkpoint")
-    except run_identity.DifferentRun as e:
-        raise TrainError(str(e)) from None
-    write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
-    write_json(os.path.join(out, run_identity.FILE), identity)
-    _write_held_out(out, source, int(config.data.held_out))
-
-    mesh = _split_for(config, settings)
-    if mesh is not None:
-        _log(f"each batch of {settings.batch} images is split over {mesh.size} "
-             f"{jax.default_backend()} devices")
-    programs = build_programs(gcfg, dcfg, settings, mesh)
-    seed = jax.random.PRNGKey(int(config.seed))
-    state = init_state(gcfg, dcfg, settings, jax.random.fold_in(seed, 0))
-    checkpoint = OptimizationCheckpoint(os.path.join(out, "checkpoint"), identity,
-                                        int(config.checkpoint_every))
-    snapshot = checkpoint.restore(state)
-    done, curves = 0, _Curves()
-    if snapshot is not None:
-        state, done = jax.tree_util.tree_map(jnp.asarray, snapshot.state), snapshot.done
-        curves = _Curves(snapshot.losses, snapshot.aux["swd"])
-        _log(f"resuming {out} from step {done}")
-    if mesh is not None:
-        state = sharding.replicate(state, mesh)
-    steps = int(config.steps)
-    z_samples = stylegan2.sample_z(gcfg, jax.random.fold_in(seed, 3), SAMPLES)
-    reference = source.reference(int(config.data.reference))
-    train_key = jax.random.fold_in(seed, 1)
-    bar = Bar(steps, str(config.name), "steps", bool(config.progress))
-
-    def evaluate(step: int) -> None:
-        images = np.asarray(programs.samples(state, z_samples))
-        from jaxinv.io.images import save_image
-        from jaxinv.report.grids import tile
-
-        save_image(os.path.join(out, "samples", f"step_{step:06d}.png"),
-                   tile(images, int(math.sqrt(SAMPLES))))
-        fresh = jax.random.fold_in(jax.random.fold_in(seed, 4), step)
-        fakes = programs.samples(state, stylegan2.sample_z(gcfg, fresh, reference.shape[0]))
-        curves.swd["step"].append(step)
-        curves.swd["value"].append(float(_swd(fakes, reference, seed)))
-        _write_curves(out, curves, str(config.name))
-
-    def save(step: int) -> None:
-        checkpoint.save(Snapshot(jax.device_get(state), step, curves.array(),
-                                 {"swd": {k: np.asarray(v) for k, v in curves.swd.items()}}))
-        _export(out, gcfg, state, config, step)
-
-    status = 0
-    try:
-        if done == 0:
-            evaluate(0)
-        for step in range(done, steps):
-            real = source.train_batch(step, settings.batch)
-            if mesh is not None:
-                real = sharding.split_batch(real, mesh)
-            beta = ema_beta(step, settings.batch, float(config.ema.half_life),
-                            float(config.ema.rampup))
-            state, numbers = train_step(programs, settings, state, real,
-                                        jax.random.fold_in(train_key, step), step, beta)
-            numbers = jax.device_get(numbers)
-            if not all(np.isfinite(v) for v in numbers.values()):
-                bad = ", ".join(k for k, v in numbers.items() if not np.isfinite(v))
-                _log(f"error: non-finite {bad} at step {step}; the last checkpoint "
-                     f"({checkpoint.directory}) is kept")
-                status = 1
-                break
-            curves.add(numbers)
-            bar(step + 1, np.asarray([numbers["g_loss"]]))
-            if (step + 1) % int(config.sample_every) == 0 or step + 1 == steps:
-                evaluate(step + 1)
-            if (step + 1) % int(config.checkpoint_every) == 0 or step + 1 == steps:
-                save(step + 1)
-    finally:
-        bar.close()
-    _write_curves(out, curves, str(config.name))
-    if status == 0:
-        last = curves.array()[-1] if curves.rows else [math.nan] * len(CURVES)
-        write_json(os.path.join(out, "summary.json"),
-                   {"steps": len(curves.rows), **dict(zip(CURVES, map(float, last))),
-                    "swd": curves.swd["value"][-1], "data": source.description,
-                    "generator": gcfg.to_dict()})
-        _log(f"trained {steps} steps; sliced Wasserstein distance to the data "
-             f"{curves.swd['value'][0]:.4g} -> {curves.swd['value'][-1]:.4g}; wrote "
-             f"{out}/generator")
-    return status
-
-
-def _swd(fakes, reference, seed):
-    from jaxinv.metrics import sliced_wasserstein
-
-    return sliced_wasserstein(fakes, jnp.asarray(reference), jax.random.fold_in(seed, 5))
-
-
-def _export(out: str, gcfg, state: TrainState, config, step: int) -> None:
-    """The EMA generator as a converted checkpoint directory ``out/generator``."""
-    from jaxinv.io.checkpoints import save_params
-
-    params = jax.device_get(generator_params(gcfg, state.g_ema, state.w_avg))
-    save_params(os.path.join(out, "generator"), params,
-                {"family": "stylegan2", "config": gcfg.to_dict(), "format": "jaxinv.train",
-                 "source": f"{out} ({config.name}, step {step}, EMA generator)"})
-
-
-def _write_held_out(out: str, source, n: int) -> None:
-    from jaxinv.io.images import save_image
-
-    folder = os.path.join(out, "held_out")
-    if n <= 0 or os.path.isdir(folder):
-        return
-    for i, image in enumerate(source.held_out(n)):
-        save_image(os.path.join(folder, f"held_out_{i:04d}.png"), image)
-
-
-def _write_curves(out: str, curves: _Curves, title: str) -> None:
-    from jaxinv.report.plots import training_curves
-    from jaxinv.report.tables import write_json
-
-    write_json(os.path.join(out, "curves.json"), curves.to_json())
-    a = curves.array()
-    steps = np.arange(1, a.shape[0] + 1)
-    col = {name: (steps, a[:, i]) for i, name in enumerate(CURVES)}
-    training_curves(os.path.join(out, "curves.png"), {
-        "adversarial losses": {"D": col["d_loss"], "G": col["g_loss"]},
-        "D logits (mean)": {"real": col["real_logit"], "fake": col["fake_logit"]},
-        "regularisers": {"R1": col["r1"], "path-length penalty": col["pl_penalty"]},
-        "sliced Wasserstein to the data": {"EMA generator": (curves.swd["step"],
-                                                            curves.swd["value"])},
-    }, title)
