@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import with_overrides
 from jaxinv import generators
 from jaxinv.io.checkpoints import load_params
 from jaxinv.experiments import train
@@ -43,12 +44,7 @@ def tiny_config(out, kind="baseline", steps=8, **overrides):
     c.generator.style_dim, c.generator.channels = 32, (16, 16, 16, 16)
     c.discriminator.channels = (16, 16, 16, 16)
     c.ema.half_life = 500.0
-    for key, value in overrides.items():
-        node = c
-        for part in key.split(".")[:-1]:
-            node = node[part]
-        node[key.split(".")[-1]] = value
-    return c
+    return with_overrides(c, overrides)
 
 
 def test_r1_and_path_length_against_closed_forms():
@@ -168,20 +164,16 @@ def test_an_overparameterized_run_killed_after_a_checkpoint_resumes_bit_for_bit(
 
 SHARDED = r"""
 import json, sys
-import jax, numpy as np
-sys.path.insert(0, sys.argv[2])
+import jax
+sys.path[:0] = [sys.argv[2], sys.argv[2] + "/tests"]
 from tests.test_train import tiny_config
 from jaxinv.experiments import train
-from jaxinv.train import trainer
 
-out = sys.argv[1]
-results = {}
-for devices in (1, 0):
-    c = tiny_config(f"{out}/{devices}", steps=2, checkpoint_every=2, sample_every=2,
-                    **{"data.source": sys.argv[3], "devices": devices})
-    assert train.run(c) == 0
-    results[devices] = json.load(open(f"{out}/{devices}/curves.json"))
-print(json.dumps({"devices": jax.local_device_count(), "one": results[1], "all": results[0]}))
+config = tiny_config(sys.argv[1], steps=2, checkpoint_every=2, sample_every=2,
+                     **{"data.source": sys.argv[3]})
+assert train.run(config) == 0
+print(json.dumps({"devices": jax.local_device_count(),
+                  "curves": json.load(open(f"{sys.argv[1]}/curves.json"))}))
 """
 
 
@@ -189,14 +181,20 @@ def test_a_training_batch_split_over_4_devices_gives_the_single_device_numbers(t
     source = _dcgan_source()
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                PYTHONPATH=ROOT)
-    proc = subprocess.run([sys.executable, "-c", SHARDED, str(tmp_path), ROOT, source],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got["devices"] == 4
-    assert "split over 4 cpu devices" in proc.stderr
+    proc = subprocess.Popen([sys.executable, "-c", SHARDED, str(tmp_path / "all"), ROOT, source],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    # meanwhile, the same run here on one device
+    one = tmp_path / "one"
+    assert train.run(tiny_config(one, steps=2, checkpoint_every=2, sample_every=2,
+                                 **{"data.source": source})) == 0
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    got = json.loads(stdout.strip().splitlines()[-1])
+    assert got["devices"] == 4 and "split over 4 cpu devices" in stderr
+    expected = json.loads((one / "curves.json").read_text())
     for name in trainer.NUMBERS:
-        np.testing.assert_allclose(got["all"][name], got["one"][name], rtol=2e-4, atol=2e-5,
+        np.testing.assert_allclose(got["curves"][name], expected[name], rtol=2e-4, atol=2e-5,
                                    err_msg=name)
 
 

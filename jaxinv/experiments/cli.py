@@ -44,6 +44,25 @@ def loaded_config():
     return config
 
 
+def main(run, errors: tuple = ()) -> int:
+    """A program's body: loads ``--config``, returns ``run(config)`` (the exit status); a
+    CheckpointError or one of ``errors`` (each naming the key or file) is one ``error:`` line
+    and exit status 2."""
+    from absl import logging
+
+    from jaxinv.io.checkpoints import CheckpointError
+
+    logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
+    config = loaded_config()
+    if config is None:
+        return 2
+    try:
+        return run(config)
+    except (CheckpointError, *errors) as e:
+        log(f"error: {e}")
+        return 2
+
+
 def flag_error(error: Exception, argv) -> str:
     """One line for a command line that cannot be parsed: a missing config file, a key the
     config does not have (with the suggestion), or a value of the wrong type."""

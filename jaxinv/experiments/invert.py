@@ -48,7 +48,7 @@ import sys
 from typing import NamedTuple
 
 import numpy as np
-from absl import app, logging
+from absl import app
 
 from jaxinv.experiments import cli, run_identity
 from jaxinv.experiments.cli import log as _log
@@ -680,24 +680,18 @@ def run(config) -> list[dict]:
     return [records[t.name] for t in targets]
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
-    config = cli.loaded_config()
-    if config is None:
-        return 2
-    from jaxinv.io.checkpoints import CheckpointError
-
-    try:
-        records = run(config)
-    except (ConfigError, CheckpointError, FileNotFoundError) as e:
-        _log(f"error: {e}")
-        return 2
+def _run_and_count(config) -> int:
+    records = run(config)
     counts = {s: sum(r.get("status") == s for r in records)
               for s in ("ok", "diverged", "unreadable")}
     _log(f"done {counts['ok']}, diverged {counts['diverged']}, unreadable "
          f"{counts['unreadable']} of {len(records)} images")
     return 0 if counts["ok"] == len(records) else 1
+
+
+def main(argv):
+    del argv
+    return cli.main(_run_and_count, (ConfigError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, logging
+from absl import app
 
 from jaxinv.experiments import cli, run_identity
 from jaxinv.generators import stylegan2
@@ -278,17 +278,7 @@ def run(config) -> int:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
-    config = cli.loaded_config()
-    if config is None:
-        return 2
-    from jaxinv.io.checkpoints import CheckpointError
-
-    try:
-        return run(config)
-    except (TrainError, CheckpointError) as e:
-        cli.log(f"error: {e}")
-        return 2
+    return cli.main(run, (TrainError,))
 
 
 if __name__ == "__main__":
