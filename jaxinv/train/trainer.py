@@ -103,6 +103,11 @@ def ema_beta(step: int, batch: int, half_life: float, rampup: float) -> float:
 
 
 class Programs(NamedTuple):
+    """The compiled programs of :func:`build_programs` (the four steps donate the state):
+    ``d_step(state, real, key)``, ``r1_step(state, real)``, ``pl_step(state, key)``,
+    ``g_step(state, key, ema_beta)``, each ``-> (state, {name: scalar})``; and
+    ``samples(state, z) -> images`` of the EMA generator (no truncation)."""
+
     d_step: Any
     r1_step: Any
     pl_step: Any
