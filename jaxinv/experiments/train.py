@@ -162,13 +162,20 @@ def _export(out: str, gcfg, state: trainer.TrainState, name: str, step: int) -> 
 
 
 def _write_held_out(out: str, source, n: int) -> None:
-    from jaxinv.io.images import save_image
+    """``out/held_out``, written once: assembled beside it and renamed into place, so an
+    interrupted run never leaves part of it."""
+    import tempfile
+
+    from jaxinv.io.images import default_mode, save_image
 
     folder = os.path.join(out, "held_out")
     if n <= 0 or os.path.isdir(folder):
         return
+    staging = tempfile.mkdtemp(prefix=".tmp-held_out-", dir=out)
+    os.chmod(staging, default_mode(directory=True))  # mkdtemp makes it owner-only
     for i, image in enumerate(source.held_out(n)):
-        save_image(os.path.join(folder, f"held_out_{i:04d}.png"), image)
+        save_image(os.path.join(staging, f"held_out_{i:04d}.png"), image)
+    os.replace(staging, folder)
 
 
 def run(config) -> int:
