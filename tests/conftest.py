@@ -55,6 +55,16 @@ def with_overrides(config, overrides: dict):
     return config
 
 
+def config_module(name: str):
+    """The module of ``configs/<name>`` (its ``get_config`` takes the part after a colon)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(ROOT, "configs", name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def nhwc(a):
     return np.transpose(np.asarray(a), (0, 2, 3, 1))
 

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, convert_fixture_lpips, render_report, shared_path, with_overrides
+from conftest import (ROOT, config_module, convert_fixture_lpips, render_report, shared_path,
+                      with_overrides)
 from jaxinv.experiments import invert
 from jaxinv.experiments.config_base import base_config, method_config
 from configs.default import get_config as get_default_config
@@ -243,12 +244,7 @@ def pggan_dir(tmp_path_factory):
 
 
 def _load_config(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("cfg", os.path.join(ROOT, "configs", name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return config_module(name).get_config()
 
 
 # One end-to-end run on converted fixtures for this one; the other configs are built and their

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import with_overrides
+from conftest import config_module, with_overrides
 from jaxinv import generators
 from jaxinv.io.checkpoints import load_params
 from jaxinv.experiments import train
@@ -199,12 +199,7 @@ def test_a_training_batch_split_over_4_devices_gives_the_single_device_numbers(t
 
 
 def test_the_training_configs_build_and_bad_ones_are_named_before_anything_compiles(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "train_stylegan2", os.path.join(ROOT, "configs", "train_stylegan2.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = config_module("train_stylegan2.py")
     for kind, rows in (("baseline", 1), ("overparam", 64)):
         c = module.get_config(kind)
         gcfg, dcfg = train.architectures(c)

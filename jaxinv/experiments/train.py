@@ -270,8 +270,9 @@ def run(config) -> int:
                 save(step + 1)
     finally:
         bar.close()
-    curves.write(out, name)
-    if status == 0:
+    if status:
+        curves.write(out, name)  # up to the failure; a finished run wrote them at its last step
+    else:
         last = curves.array()[-1] if curves.rows else [math.nan] * len(trainer.NUMBERS)
         write_json(os.path.join(out, "summary.json"),
                    {"steps": len(curves.rows), **dict(zip(trainer.NUMBERS, map(float, last))),

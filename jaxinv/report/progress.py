@@ -29,9 +29,8 @@ def eta_seconds(total: int, first: tuple[int, float], now: tuple[int, float]) ->
 class Bar:
     """``Bar(total, desc, unit, enabled)``; call it with ``(done, last)`` after each chunk
     (``last``: the batch's last losses, shown as their mean, or None; ``extra``: more named
-    numbers to show); ``close()`` at the
-    end. While nothing was done yet the postfix reads 'compiling, N s', refreshed every
-    second."""
+    numbers to show); ``close()`` at the end. While nothing was done yet the postfix reads
+    'compiling, N s', refreshed every second."""
 
     def __init__(self, total: int, desc: str, unit: str = "steps", enabled: bool = True,
                  tick: float = 1.0):

@@ -208,8 +208,7 @@ def build_programs(gcfg, dcfg, settings: Settings, mesh) -> Programs:
 
     @jax.jit
     def samples(state: TrainState, z):
-        ws = stylegan2.broadcast_w(gcfg, stylegan2.mapping(gcfg, state.g_ema, z))
-        return render(state.g_ema, state.w_avg, ws)
+        return stylegan2.generate(gcfg, generator_params(gcfg, state.g_ema, state.w_avg), z)
 
     return Programs(d_step, r1_step, pl_step, g_step, samples)
 
