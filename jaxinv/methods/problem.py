@@ -31,6 +31,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxinv.losses import lpips as lpips_lib
 from jaxinv.losses import perceptual, pixel
@@ -39,7 +40,9 @@ from jaxinv.ops.base import Operator
 
 # The draw that stands for a stochastic method's solution (SPHInX samples z+ and s each step):
 # its final image, saved latents, edits, interpolations and robustness reference all use it.
-REPRESENTATIVE_KEY = jax.random.PRNGKey(0)
+# It is jax.random.PRNGKey(0), held as numpy so that importing jaxinv starts no JAX backend
+# (a multi-host run must join its hosts before that).
+REPRESENTATIVE_KEY = np.zeros((2,), np.uint32)
 
 
 class Problem(NamedTuple):
