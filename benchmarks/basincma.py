@@ -1,8 +1,10 @@
 """BasinCMA wall time per image: the population's inner loop as one ``vmap``-ed compiled call
-against the same JAX code running the members one after another (a batch of one each).
+against the same JAX code running the members one after another (a batch of one each), for
+``--images`` images searched side by side.
 
     python benchmarks/basincma.py [--size 128] [--channels 8] [--outer 30] [--inner 30]
-        [--final 300] [--lpips] [--modes vmap sequential] [--out benchmarks/basincma.json]
+        [--final 300] [--images 1] [--lpips] [--modes vmap sequential]
+        [--out benchmarks/basincma.json]
 
 The generator is a random BigGAN-deep of the released layout at ``--size`` (``channels`` =
 channel_width; the full biggan-deep-256 is 256 and 128), the loss pix2latent's masked L1
@@ -40,15 +42,17 @@ def bench(args, vectorize: bool) -> dict:
     problem = pix2latent.build(cfg, 1)
     loss_fn = functools.partial(pix2latent.projection_loss, problem, "alex",
                                 pix2latent.LPIPS_WEIGHT if args.lpips else 0.0)
-    target = biggan.generate(cfg, params, jax.random.normal(jax.random.PRNGKey(2), (1, 128)),
-                             biggan.one_hot(cfg, [5]), 1.0)[0]
-    data = {"target": target, "weight": jnp.ones(target.shape[:2] + (1,)),
-            "t": jnp.array([1.0, 0.0, 0.0])}
+    n = args.images
+    targets = biggan.generate(cfg, params, jax.random.normal(jax.random.PRNGKey(2), (n, 128)),
+                              biggan.one_hot(cfg, [5] * n), 1.0)
+    data = {"target": targets, "weight": jnp.ones(targets.shape[:3] + (1,)),
+            "t": jnp.tile(jnp.array([[1.0, 0.0, 0.0]]), (n, 1))}
     v0 = problem.init(None, context)
     opt = engine.build_optimizer(v0, problem.learning_rates, args.final)
     objective = engine.Objective(loss_fn, opt, problem.project)
+    starts = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (n,) + a.shape), v0)
     run = lambda outer, final: basin_cma(
-        objective, v0, "z", data, context, jax.random.PRNGKey(3),
+        objective, starts, "z", data, context, jax.random.split(jax.random.PRNGKey(3), n),
         BasinCMASettings(outer, args.inner, final, vectorize=vectorize))
     t0 = time.time()
     jax.block_until_ready(run(1, args.final).result.losses)
@@ -60,9 +64,9 @@ def bench(args, vectorize: bool) -> dict:
     return {"mode": "vmap" if vectorize else "sequential", "size": args.size,
             "channel_width": args.channels, "population": default_population(128),
             "outer": args.outer, "inner": args.inner, "final": args.final,
-            "lpips": args.lpips, "evaluations": r.evaluations,
-            "first_run_s": round(compile_s, 2), "seconds_per_image": round(seconds, 2),
-            "evaluations_per_s": round(r.evaluations / seconds, 1)}
+            "images": n, "lpips": args.lpips, "evaluations": r.evaluations,
+            "first_run_s": round(compile_s, 2), "seconds_per_image": round(seconds / n, 2),
+            "evaluations_per_s": round(n * r.evaluations / seconds, 1)}
 
 
 def main(argv=None):
@@ -72,6 +76,8 @@ def main(argv=None):
     parser.add_argument("--outer", type=int, default=30)
     parser.add_argument("--inner", type=int, default=30)
     parser.add_argument("--final", type=int, default=300)
+    parser.add_argument("--images", type=int, default=1,
+                        help="images searched side by side (one CMA each, vmapped)")
     parser.add_argument("--lpips", action="store_true")
     parser.add_argument("--modes", nargs="+", default=["vmap", "sequential"],
                         choices=["vmap", "sequential"])

@@ -126,11 +126,15 @@ def test_z_clamp_holds_throughout(tiny):
         jax.debug.callback(lambda z: seen.append(float(np.abs(z).max())), out["z"])
         return out
 
-    r = basincma.basin_cma(engine.Objective(loss_fn, opt, watched), v, "z", _data(target),
-                           context, jax.random.PRNGKey(0),
+    r = basincma.basin_cma(engine.Objective(loss_fn, opt, watched), batch_of_one(v), "z",
+                           batch_of_one(_data(target)), context, jax.random.PRNGKey(0)[None],
                            basincma.BasinCMASettings(2, 4, 4, sigma=3.0))
     assert seen and max(seen) <= 2.0
     assert float(jnp.abs(r.result.variables["z"]).max()) <= 2.0
+
+
+def _stacked(trees):
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
 
 
 def test_basincma_beats_adam_at_equal_generator_evaluations(small):
@@ -145,22 +149,50 @@ def test_basincma_beats_adam_at_equal_generator_evaluations(small):
     context = {"generator": params}
     v0 = problem.init(None, context)
     opt = engine.build_optimizer(v0, problem.learning_rates, 1000)
-    wins = []
-    for seed in range(3):
-        z_true = jnp.clip(1.5 * jax.random.normal(jax.random.PRNGKey(100 + seed), (16,)), -2, 2)
-        target = biggan.generate(cfg, params, z_true[None], biggan.one_hot(cfg, [3]), 1.0)[0]
-        data = _data(target)
-        objective = engine.Objective(loss_fn, opt, problem.project)
-        # both Adam runs in chunks of 8 steps (568 = 71 x 8): one compiled program for both
-        r = basincma.basin_cma(objective, v0, "z", data, context, jax.random.PRNGKey(seed),
-                               basincma.BasinCMASettings(4, 10, 40, chunk=8))
-        start = dict(v0, z=jnp.clip(jax.random.normal(jax.random.PRNGKey(50 + seed), (16,)),
-                                    -2, 2))
-        adam = engine.optimize(objective, batch_of_one(start), batch_of_one(data), context,
-                               jax.random.PRNGKey(seed)[None], r.evaluations, chunk=8)
-        wins.append(r.result.losses[0, -1] < adam.losses[0, -1])
+    seeds = range(3)  # three images, searched side by side
+    z_true = jnp.stack([jnp.clip(1.5 * jax.random.normal(jax.random.PRNGKey(100 + seed), (16,)),
+                                 -2, 2) for seed in seeds])
+    targets = biggan.generate(cfg, params, z_true, biggan.one_hot(cfg, [3] * 3), 1.0)
+    data = _stacked([_data(t) for t in targets])
+    objective = engine.Objective(loss_fn, opt, problem.project)
+    # both Adam runs in chunks of 8 steps (568 = 71 x 8): one compiled program for both
+    r = basincma.basin_cma(objective, _stacked([v0] * 3), "z", data, context,
+                           jnp.stack([jax.random.PRNGKey(seed) for seed in seeds]),
+                           basincma.BasinCMASettings(4, 10, 40, chunk=8))
+    starts = _stacked([dict(v0, z=jnp.clip(jax.random.normal(jax.random.PRNGKey(50 + seed),
+                                                             (16,)), -2, 2)) for seed in seeds])
+    adam = engine.optimize(objective, starts, data, context,
+                           jnp.stack([jax.random.PRNGKey(seed) for seed in seeds]),
+                           r.evaluations, chunk=8)
     assert r.evaluations == 4 * basincma.default_population(16) * 11 + 40
-    assert all(wins), wins
+    assert np.all(r.result.losses[:, -1] < adam.losses[:, -1]), (r.result.losses[:, -1],
+                                                                 adam.losses[:, -1])
+
+
+def test_basincma_on_a_batch_gives_each_image_its_own_numbers(tiny):
+    """Images searched side by side (vmapped CMA states and populations) get what each gets
+    alone: the same CMA samples, best members and final losses."""
+    cfg, params = tiny
+    problem, loss_fn = _problem(cfg)
+    context = {"generator": params}
+    v0 = problem.init(None, context)
+    opt = engine.build_optimizer(v0, problem.learning_rates, 100)
+    objective = engine.Objective(loss_fn, opt, problem.project)
+    targets = biggan.generate(cfg, params, jnp.stack([jnp.ones(16), -jnp.ones(16)]),
+                              biggan.one_hot(cfg, [3, 3]), 1.0)
+    data = _stacked([_data(t) for t in targets])
+    keys = jnp.stack([jax.random.PRNGKey(7), jax.random.PRNGKey(8)])
+    settings = basincma.BasinCMASettings(3, 2, 0)
+    both = basincma.basin_cma(objective, _stacked([v0] * 2), "z", data, context, keys,
+                              settings)
+    one = lambda tree, b: jax.tree_util.tree_map(lambda a: a[b:b + 1], tree)
+    for b in range(2):
+        alone = basincma.basin_cma(objective, batch_of_one(v0), "z", one(data, b), context,
+                                   keys[b:b + 1], settings)
+        np.testing.assert_allclose(both.best_fitness[b], alone.best_fitness[0], rtol=1e-5)
+        np.testing.assert_allclose(both.result.variables["z"][b], alone.result.variables["z"][0],
+                                   rtol=1e-4, atol=1e-6)
+    assert not np.allclose(both.best_fitness[0], both.best_fitness[1])  # two different images
 
 
 def test_fine_tuning_lowers_the_loss_and_keeps_batch_norm(tiny):

@@ -19,14 +19,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 
-def config(folder, devices, batch=8, hosts=None):
-    """8 recovery targets of a small built-in DCGAN, 12 Z steps; ``hosts``: (coordinator,
-    processes, process_id) of a multi-host run."""
+def config(folder, devices, batch=8, hosts=None, search="adam"):
+    """8 recovery targets of a small built-in DCGAN, 12 Z steps (``search`` 'basincma': after
+    3 BasinCMA generations of 2 inner steps); ``hosts``: (coordinator, processes, process_id)
+    of a multi-host run."""
     from jaxinv.experiments.config_base import base_config, lr_spec, method_config
 
     c = base_config()
     c.builtin.family, c.builtin.size, c.builtin.channels, c.builtin.style_dim = "dcgan", 16, 16, 8
-    c.method = method_config("z")
+    c.method = method_config("z", search=search, outer_steps=3, inner_steps=2)
     c.lr.latent = lr_spec(0.05)
     c.output_dir, c.progress, c.steps, c.chunk = folder, False, 12, 5
     c.num_targets, c.batch_size, c.devices = 8, batch, devices
@@ -53,7 +54,7 @@ splits = {f"{b},{d}": sharding.device_count_for(b, d)
 
 
 def run(folder, devices):
-    return numbers(invert.run(config(os.path.join(out, folder), devices)))
+    return numbers(invert.run(config(os.path.join(out, folder), devices, search="basincma")))
 
 
 one = run("one", 1)
@@ -69,6 +70,8 @@ print(json.dumps({"devices": jax.local_device_count(), "splits": splits, "one": 
 
 
 def test_a_batch_split_over_8_devices_gives_the_single_device_numbers_and_resumes(tmp_path):
+    """With BasinCMA: the images' CMA searches are split over the devices, populations
+    vmapped inside."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
                PYTHONPATH=os.pathsep.join((ROOT, TESTS)))
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, cwd=ROOT,

@@ -9,10 +9,10 @@ kept on the device, and ``basincma`` BasinCMA on top of both.
 
 from jaxinv.engine.loop import (Checkpoint, DivergenceError, EngineState, Objective, Result,
                                 Snapshot, check_finite, compile_timer, init_batch,
-                                optimize, stack_results)
+                                optimize)
 from jaxinv.engine.optimizers import build_optimizer
 from jaxinv.engine.schedules import make_schedule
 
 __all__ = ["Checkpoint", "DivergenceError", "EngineState", "Objective", "Result", "Snapshot",
-           "check_finite", "compile_timer", "init_batch", "optimize", "stack_results",
+           "check_finite", "compile_timer", "init_batch", "optimize",
            "build_optimizer", "make_schedule"]

@@ -1,4 +1,4 @@
-"""BasinCMA (Huh et al., ECCV 2020): CMA-ES outside, gradient steps inside, on one image.
+"""BasinCMA (Huh et al., ECCV 2020): CMA-ES outside, gradient steps inside, per image.
 
 CMA-ES (``evosax.algorithms.CMA_ES``, minimising) searches one variable (e.g. z); every other
 variable starts each outer step from its initial value. Each outer step asks the population,
@@ -13,7 +13,10 @@ With ``inner_steps = 0`` this is plain CMA-ES on the loss (the paper's "CMA" bas
 
 Population ``4 + floor(3 ln d)`` and initial sigma 1 are pycma's defaults (18 for d = 128).
 The outer loop is the CMA driver :func:`jaxinv.engine.cma.minimize` (one compiled call per
-generation, state on the device); the final steps are :func:`jaxinv.engine.optimize`.
+generation, state on the device); the final steps are :func:`jaxinv.engine.optimize`. A batch
+of images is searched side by side: one CMA per image, the images ``vmap``-ed (and split over
+devices with the batch), each image's population ``vmap``-ed inside; image b's numbers are those
+it gets alone. The memory of one generation grows with batch x population.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import numpy as np
 
 from jaxinv.engine import cma
 from jaxinv.engine.loop import Objective, Result, init_state, optimize, run_chunk
-from jaxinv.pytrees import batch_of_one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +56,10 @@ class BasinCMASettings:
 
 
 class BasinCMAResult(NamedTuple):
-    result: Result            # the final optimisation of the best member (batch of 1)
-    best_fitness: np.ndarray  # [outer_steps]: best post-inner-loop loss so far
-    evaluations: int          # loss-and-gradient (or loss) evaluations spent, final steps included
+    result: Result            # the final optimisation of each image's best member (batched)
+    best_fitness: np.ndarray  # [B, outer_steps]: each image's best post-inner-loop loss so far
+    evaluations: int          # loss-and-gradient (or loss) evaluations spent per image, final
+                              # steps included
 
 
 def default_population(dim: int) -> int:
@@ -99,7 +102,7 @@ def _inner_loop(objective, members, data, context, keys, steps, group):
 
 def _evaluate_basin(objective, name, inner_steps, group, x, operands, carry, keys, step):
     """CMA's candidates x [P, d] as values of ``variables[name]``, after the inner steps."""
-    variables, data, context = operands
+    (variables, data), context = operands
     pop = x.shape[0]
     members = {**broadcast(variables, pop), name: x.reshape((pop,) + variables[name].shape)}
     members, scores = evaluate_members(objective, objective.loss_fn, members, broadcast(data, pop),
@@ -108,31 +111,33 @@ def _evaluate_basin(objective, name, inner_steps, group, x, operands, carry, key
     return scores, members, carry
 
 
-def basin_cma(objective: Objective, variables, name: str, data, context, key,
+def basin_cma(objective: Objective, variables, name: str, data, context, keys,
               settings: BasinCMASettings, callback=None) -> BasinCMAResult:
-    """Runs BasinCMA for one image.
+    """Runs BasinCMA for a batch of images, side by side.
 
     Args:
       objective: one image's loss, optimiser and projection (as for
         :func:`jaxinv.engine.optimize`).
-      variables: one image's starting variables (unbatched); ``variables[name]`` is searched by
-        CMA (its starting value is CMA's initial mean).
-      data: one image's data (unbatched); broadcast to the population.
-      key: PRNG key for CMA's samples and the losses' randomness.
-      callback: ``(units done, last loss)`` after each generation (units 1..outer_steps) and
-        each chunk of the final steps (outer_steps + steps done).
+      variables: the images' starting variables (batched, leading axis B);
+        ``variables[name]`` is searched by CMA (each image's starting value is its CMA's initial
+        mean).
+      data: the images' data (batched); broadcast to each image's population.
+      keys: one PRNG key per image [B] for its CMA's samples and its losses' randomness.
+      callback: ``(units done, last losses [B])`` after each generation (units
+        1..outer_steps) and each chunk of the final steps (outer_steps + steps done).
     """
-    start = jnp.ravel(variables[name])
-    pop = settings.population or default_population(start.size)
-    k_init, k_loop, k_final = jax.random.split(key, 3)
+    starts = jax.vmap(jnp.ravel)(variables[name])
+    pop = settings.population or default_population(starts.shape[1])
+    k_init, k_loop, k_final = jnp.moveaxis(jax.vmap(lambda k: jax.random.split(k, 3))(keys),
+                                           1, 0)
     evaluate = cma.evaluator(_evaluate_basin, objective, name, settings.inner_steps,
                              pop if settings.vectorize else 1)
-    found = cma.minimize(evaluate, start, (variables, data, context), (), (k_init, k_loop),
+    found = cma.minimize(evaluate, starts, ((variables, data), context), (), (k_init, k_loop),
                          cma.CMASettings(settings.outer_steps, pop, settings.sigma), callback)
     best = found.best.member if settings.outer_steps else variables
-    result = optimize(objective, batch_of_one(best), batch_of_one(data), context, k_final[None],
-                      settings.final_steps, chunk=settings.chunk or None,
+    result = optimize(objective, best, data, context, k_final, settings.final_steps,
+                      chunk=settings.chunk or None,
                       callback=None if callback is None else
-                      lambda n, last: callback(settings.outer_steps + n, float(last[0])))
+                      lambda n, last: callback(settings.outer_steps + n, last))
     evaluations = settings.outer_steps * pop * (settings.inner_steps + 1) + settings.final_steps
     return BasinCMAResult(result, found.history, evaluations)

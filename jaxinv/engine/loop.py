@@ -246,17 +246,6 @@ def _joined(chunks: list[dict]) -> dict:
     return {k: np.concatenate([a[k] for a in chunks], axis=1) for k in chunks[0]} if chunks else {}
 
 
-def stack_results(results: Sequence[Result]) -> Result:
-    """One batch's :class:`Result` from per-image results of batch 1 each (their loss curves of
-    equal length), e.g. searches that run one image at a time."""
-    return Result(
-        variables=jax.tree_util.tree_map(lambda *a: jnp.concatenate(a),
-                                         *[r.variables for r in results]),
-        losses=np.concatenate([np.asarray(r.losses) for r in results]),
-        aux={k: np.concatenate([r.aux[k] for r in results]) for k in results[0].aux},
-        diverged_at=np.concatenate([np.asarray(r.diverged_at) for r in results]))
-
-
 def check_finite(result: Result, names: Sequence[str] | None = None) -> None:
     """Raises :class:`DivergenceError` naming every image whose optimisation diverged."""
     bad = np.flatnonzero(result.diverged_at >= 0)

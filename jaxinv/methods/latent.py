@@ -90,22 +90,13 @@ def _basin_settings(settings: Settings, steps: int, chunk: int):
 
 def basin_search(settings: Settings, steps: int, chunk: int, objective, variables, data,
                  context, keys, callback=None):
-    """BasinCMA (or plain CMA, CMA then Adam) for each image of the batch. Loss curve: CMA's
-    best loss per generation, then the final Adam steps."""
-    from jaxinv.engine import stack_results
+    """BasinCMA (or plain CMA, CMA then Adam) for the images of the batch, side by side. Loss
+    curve: CMA's best loss per generation, then the final Adam steps."""
     from jaxinv.engine.basincma import basin_cma
-    from jaxinv.report.progress import ImageProgress
 
-    basin = _basin_settings(settings, steps, chunk)
-    rows = []
-    for b in range(len(keys)):
-        one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
-        stage = ImageProgress(callback, b * basin.units, len(keys))
-        r = basin_cma(objective, one(variables), "z", one(data), context, keys[b], basin,
-                      stage.at(0))
-        rows.append(r.result._replace(
-            losses=np.concatenate([r.best_fitness, r.result.losses[0]])[None]))
-    return stack_results(rows)
+    r = basin_cma(objective, variables, "z", data, context, keys,
+                  _basin_settings(settings, steps, chunk), callback)
+    return r.result._replace(losses=np.concatenate([r.best_fitness, r.result.losses], axis=1))
 
 
 def _build_method(generator, settings: Settings, job: Job) -> Method:
@@ -122,7 +113,7 @@ def _build_method(generator, settings: Settings, job: Job) -> Method:
     units = _basin_settings(settings, job.steps, job.chunk).units
     return Method(problem=problem,
                   search=functools.partial(basin_search, settings, job.steps, job.chunk),
-                  work=lambda batch: (batch * units, "generations and steps"))
+                  work=lambda batch: (units, "generations and steps"))
 
 
 METHOD = MethodSpec("z", Settings, _build_method, families=("dcgan", "pggan"),

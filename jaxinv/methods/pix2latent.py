@@ -202,7 +202,7 @@ def _evaluate_transforms(objective, score_fn, search: TransformSearch, delta, op
     in the original frame, the members and ``z_mean`` moved halfway to the best member's z."""
     from jaxinv.engine.basincma import broadcast, evaluate_members
 
-    variables, data, context, t0 = operands
+    (variables, data, t0), context = operands
     pop, n_spatial = delta.shape[0], t0.size
     ts = t0 + search.step_scale * delta[:, :n_spatial]
     bs = (1.0 + search.step_scale * delta[:, n_spatial] if search.color else jnp.ones((pop,)))
@@ -219,10 +219,11 @@ def _evaluate_transforms(objective, score_fn, search: TransformSearch, delta, op
     return scores, found, 0.5 * z_mean + 0.5 * members["z"][i]
 
 
-def transform_search(objective, score_fn, variables, data, context, key, t0,
+def transform_search(objective, score_fn, variables, data, context, keys, t0,
                      search: TransformSearch, callback=None):
-    """Stage 1 of the paper: CMA-ES over the transform ``t = t0 + step_scale * delta`` (3 or 4
-    parameters) while z is re-sampled around a running estimate.
+    """Stage 1 of the paper for a batch of images, side by side: per image, CMA-ES over the
+    transform ``t = t0 + step_scale * delta`` (3 or 4 parameters) while z is re-sampled around
+    a running estimate.
 
     Each generation asks CMA for ``population`` deltas; member i gets the transform t_i and
     ``z_i = z_mean + (1 - step / outer_steps) N(0, I)`` (clamped), runs ``inner_steps``
@@ -231,25 +232,29 @@ def transform_search(objective, score_fn, variables, data, context, key, t0,
     the deltas with those scores, and ``z_mean`` moves halfway towards the best member's z (an
     exponential moving average with 0.5, the code's variable propagation). With
     ``search.color`` the brightness factor ``1 + step_scale * delta_b`` is searched along (the
-    data gets ``'brightness'``). Runs on the CMA driver (:mod:`jaxinv.engine.cma`). Returns
-    ``(t_best [3 or 4], brightness_best, variables of the best member, best score per
-    generation [outer_steps])``. ``callback(generations done, best score)`` after each one.
+    data gets ``'brightness'``). Runs on the CMA driver (:mod:`jaxinv.engine.cma`).
+
+    Args: ``variables``, ``data`` batched (leading axis B), ``keys`` [B], ``t0`` [B, 3 or 4].
+    Returns ``(t_best [B, 3 or 4], brightness_best [B], variables of the best members, best
+    score per generation [B, outer_steps])``. ``callback(generations done, best scores [B])``
+    after each one.
     """
     from jaxinv.engine import cma
     from jaxinv.engine.basincma import default_population
 
     t0 = jnp.asarray(t0, jnp.float32)
+    batch = t0.shape[0]
     if not search.outer_steps:
-        return np.asarray(t0), 1.0, variables, np.zeros((0,))
-    start = jnp.zeros((t0.size + int(search.color),))
-    pop = search.population or default_population(start.size)
+        return t0, jnp.ones((batch,)), variables, np.zeros((batch, 0))
+    starts = jnp.zeros((batch, t0.shape[1] + int(search.color)))
+    pop = search.population or default_population(starts.shape[1])
     evaluate = cma.evaluator(_evaluate_transforms, objective, score_fn, search)
-    found = cma.minimize(evaluate, start, (variables, data, context, t0), variables["z"],
-                         tuple(jax.random.split(key)),
+    split = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+    found = cma.minimize(evaluate, starts, ((variables, data, t0), context), variables["z"],
+                         (split[0], split[1]),
                          cma.CMASettings(search.outer_steps, pop, 1.0, eval_keys=2), callback)
     best = found.best.member
-    return (np.asarray(best["t"]), float(best["brightness"]), best["variables"],
-            found.history)
+    return best["t"], best["brightness"], best["variables"], found.history
 
 
 def _is_batch_norm(path) -> bool:
@@ -386,30 +391,40 @@ class _Plan:
     score_fn: object
 
 
-def search_units(settings: Settings, steps: int) -> int:
-    """One image's progress units: the transform search's generations, CMA's generations, the
-    gradient steps and the fine-tuning steps (at most) it runs."""
+def _batch_units(settings: Settings, steps: int) -> int:
+    """The progress units the batch's images share (they run side by side): the transform
+    search's generations, CMA's generations and the gradient steps."""
     gradient_only = settings.search in ("adam", "lbfgs")
     return ((settings.transform_steps if settings.transform_search else 0)
             + (0 if gradient_only else settings.outer_steps)
-            + (0 if settings.search == "cma" else steps) + settings.finetune_steps)
+            + (0 if settings.search == "cma" else steps))
 
 
 def work(settings: Settings, steps: int, batch: int) -> tuple[int, str]:
-    """The progress bar's total for a batch and its unit."""
+    """The progress bar's total for a batch and its unit: the shared stages, then each image's
+    fine-tuning (at most ``finetune_steps``; images are tuned one after another)."""
     if settings.search in ("adam", "lbfgs") and not (settings.transform_search
                                                       or settings.finetune_steps):
         return steps, "steps"
-    return batch * search_units(settings, steps), "generations and steps"
+    return (_batch_units(settings, steps) + batch * settings.finetune_steps,
+            "generations and steps")
+
+
+def _padded(curves: list) -> np.ndarray:
+    """Curves of different lengths [B] as one array [B, longest]: each holds its last value
+    after it ends (fine-tuning stops at its threshold, image by image)."""
+    longest = max(len(c) for c in curves)
+    return np.stack([np.concatenate([c, np.full(longest - len(c), c[-1])]) for c in curves])
 
 
 def projection_search(plan: _Plan, objective, variables, data, context, keys, callback=None):
-    """pix2latent's searches, one image at a time: BasinCMA, or the paper's baselines Adam,
-    L-BFGS, CMA and CMA then Adam, optionally after the transform search (stage 1; the found
-    transform is returned as variable ``t``, the brightness as ``brightness``) and followed by
-    fine-tuning the generator (its weights are returned as variable ``generator``). The loss
-    curve is stage 1's best score per generation, then CMA's best loss per generation, the final
-    gradient steps and the fine-tuning's reconstruction loss."""
+    """pix2latent's searches for a batch of images, side by side: BasinCMA, or the paper's
+    baselines Adam, L-BFGS, CMA and CMA then Adam, optionally after the transform search (stage
+    1; the found transform is returned as variable ``t``, the brightness as ``brightness``) and
+    followed by fine-tuning the generator, one image at a time (its weights are returned as
+    variable ``generator``). The loss curve is stage 1's best score per generation, then CMA's
+    best loss per generation, the final gradient steps and the fine-tuning's reconstruction
+    loss."""
     from jaxinv import engine
     from jaxinv.engine.basincma import BasinCMASettings, basin_cma
     from jaxinv.report.progress import ImageProgress
@@ -423,39 +438,39 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
                              inner_steps=m.inner_steps if m.search == "basincma" else 0,
                              final_steps=0 if m.search == "cma" else plan.steps,
                              population=m.population, sigma=m.sigma, chunk=plan.chunk)
-    stage1 = TransformSearch(m.transform_steps, m.inner_steps, color=m.color_transform)
-    tuning = FineTune(m.finetune_threshold, m.finetune_steps, m.finetune_weight, m.finetune_lr,
-                      plan.latent_rates, plan.chunk)
-    per_image = search_units(m, plan.steps)
-    rows = []
-    for b in range(len(keys)):
-        one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
-        v, d, curve = one(variables), one(data), []
-        stage = ImageProgress(callback, b * per_image, len(keys))
-        if m.transform_search:
-            t0 = d["t"] if m.transform_params == 3 else jnp.concatenate([d["t"][:1], d["t"]])
-            t, bright, v, curve = transform_search(objective, plan.score_fn, v, d, context,
-                                                   keys[b], t0, stage1, stage.at(0))
-            d = dict(d, t=jnp.asarray(t))
-            if m.color_transform:
-                d["brightness"] = jnp.float32(bright)
-            curve = list(curve)
-        r = basin_cma(objective, v, "z", d, context, keys[b], basin,
-                      stage.at(m.transform_steps if m.transform_search else 0))
-        found = dict(first_of_batch(r.result.variables))
-        curve += list(r.best_fitness) + list(r.result.losses[0])
-        if m.finetune_steps:
-            found, tuned = fine_tune(objective, found, d, context, keys[b], tuning,
-                                     stage.at(per_image - m.finetune_steps))
-            curve += list(tuned)
-        if m.transform_search:
-            found["t"] = d["t"]
-            found["brightness"] = d.get("brightness", jnp.float32(1.0))
-        rows.append(engine.Result(batch_of_one(found),
-                                  np.array([curve]), r.result.aux, r.result.diverged_at))
-        if callback is not None:
-            stage.at(per_image)(0, curve[-1])
-    return engine.stack_results(rows)
+    after = lambda start: None if callback is None else (
+        lambda done, last: callback(start + done, np.asarray(last)))
+    curves, d = [], dict(data)
+    if m.transform_search:
+        t0 = d["t"] if m.transform_params == 3 else jnp.concatenate([d["t"][:, :1], d["t"]], 1)
+        stage1 = TransformSearch(m.transform_steps, m.inner_steps, color=m.color_transform)
+        d["t"], bright, variables, history = transform_search(
+            objective, plan.score_fn, variables, d, context, keys, t0, stage1, after(0))
+        if m.color_transform:
+            d["brightness"] = bright
+        curves.append(history)
+    r = basin_cma(objective, variables, "z", d, context, keys, basin,
+                  after(m.transform_steps if m.transform_search else 0))
+    found = dict(r.result.variables)
+    curves += [r.best_fitness, r.result.losses]
+    if m.finetune_steps:
+        tuning = FineTune(m.finetune_threshold, m.finetune_steps, m.finetune_weight,
+                          m.finetune_lr, plan.latent_rates, plan.chunk)
+        shared, rows, tuned_curves = _batch_units(m, plan.steps), [], []
+        for b in range(len(keys)):
+            one = lambda tree: jax.tree_util.tree_map(lambda a: a[b], tree)
+            stage = ImageProgress(callback, shared + b * m.finetune_steps, len(keys))
+            tuned, curve = fine_tune(objective, one(found), one(d), context, keys[b], tuning,
+                                     stage.at(0))
+            rows.append(tuned)
+            tuned_curves.append(curve)
+        found = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *rows)
+        curves.append(_padded(tuned_curves))
+    if m.transform_search:
+        found["t"] = d["t"]
+        found["brightness"] = d.get("brightness", jnp.ones((len(keys),)))
+    return engine.Result(found, np.concatenate([np.asarray(c) for c in curves], axis=1),
+                         r.result.aux, r.result.diverged_at)
 
 
 def _image_data(settings: Settings, masks, index: int):
