@@ -39,9 +39,8 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-_DN = ("NHWC", "HWIO", "NHWC")
+from jaxinv.convolution import conv2d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +144,7 @@ def _cond_bn(bn, x, cond, truncation, cfg: BigGANConfig):
 
 def _conv(layer, x):
     k = layer["weight"].shape[0]
-    y = lax.conv_general_dilated(x, layer["weight"], (1, 1), ((k // 2, k // 2),) * 2,
-                                 dimension_numbers=_DN)
+    y = conv2d(x, layer["weight"], (1, 1), ((k // 2, k // 2),) * 2)
     return y + layer["bias"]
 
 

@@ -32,7 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-_DN = ("NHWC", "HWIO", "NHWC")
+from jaxinv.convolution import conv2d
+
+
 KERNEL = 4
 
 
@@ -74,8 +76,7 @@ def _transposed_conv(x, weight, first: bool):
     (4, stride 2, padding 1) after it, as a convolution of the dilated input."""
     stride, pad = (1, 0) if first else (2, 1)
     edge = KERNEL - 1 - pad
-    return lax.conv_general_dilated(x, weight, (1, 1), ((edge, edge), (edge, edge)),
-                                    lhs_dilation=(stride, stride), dimension_numbers=_DN)
+    return conv2d(x, weight, (1, 1), ((edge, edge), (edge, edge)), (stride, stride))
 
 
 def _block(cfg: DCGANConfig, block, x, first: bool):

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-_DN = ("NHWC", "HWIO", "NHWC")
+from jaxinv.convolution import conv2d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +94,7 @@ def _block(layer, x, gain, upsample, activate):
     if x.shape[1] == 1:  # layer0: a k x k 'full' convolution of a 1x1 input, i.e. a dense layer
         y = jnp.einsum("bi,yxio->byxo", x[:, 0, 0], weight[::-1, ::-1])
     else:
-        y = lax.conv_general_dilated(x, weight, (1, 1), ((k // 2, k // 2),) * 2,
-                                     dimension_numbers=_DN)
+        y = conv2d(x, weight, (1, 1), ((k // 2, k // 2),) * 2)
     y = y * scale + layer["bias"]
     return jnp.where(y >= 0, y, 0.2 * y) if activate else y
 

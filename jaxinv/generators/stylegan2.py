@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxinv.convolution import conv2d
 from jaxinv.pytrees import from_one_normal_draw
 
 _BLUR = (1.0, 3.0, 3.0, 1.0)
@@ -195,40 +196,86 @@ def _style(layer, w):
 
 def _conv(x, weight, upsample: bool):
     """x [B, H, W, Cin] convolved with weight [k, k, Cin, Cout]: 'same' padding, or the
-    upsampling transposed convolution followed by the blur (output 2H x 2W)."""
+    upsampling transposed convolution followed by the blur (output 2H x 2W), computed as four
+    plain convolutions of x, one per output phase (:func:`_phase_taps`)."""
     kh = weight.shape[0]
     if not upsample:
-        return lax.conv_general_dilated(x, weight, (1, 1), ((kh // 2, kh // 2),) * 2,
-                                        dimension_numbers=_DN)
-    y = lax.conv_general_dilated(
-        x, weight[::-1, ::-1], window_strides=(1, 1), padding=((kh - 1, kh - 1),) * 2,
-        lhs_dilation=(2, 2), dimension_numbers=_DN)
-    return _upsampling_blur(y, kh)
+        return conv2d(x, weight, (1, 1), ((kh // 2, kh // 2),) * 2)
+    taps, n, left = _phase_taps(kh)
+    kernels = _phase_kernels(weight, taps, n)  # [4, n, n, Cin, Cout]
+    pad = ((left, n - 1 - left),) * 2
+    return _interleave_phases(jnp.stack(
+        [conv2d(x, kernels[i], (1, 1), pad) for i in range(4)], axis=3))
 
 
-def _upsampling_blur(y, k: int):
-    """The blur that ends an upsampling convolution with a ``k``x``k`` kernel (2H+k-2 -> 2H)."""
+@functools.lru_cache(maxsize=None)
+def _phase_taps(k: int):
+    """The sub-pixel form of StyleGAN2's upsampling convolution with a ``k`` x ``k`` kernel.
+
+    The transposed convolution (stride 2) followed by the [1, 3, 3, 1] blur is one transposed
+    convolution with a (k+3)-tap kernel, the kernel convolved with the blur. On the
+    zero-interleaved input only every other tap meets a sample, so output phase a (rows 2i + a)
+    is a plain n-tap correlation of the input itself: four small convolutions replace a
+    convolution of an input with 75% zeros and a depthwise blur (on a CPU the gradient of the
+    dilated convolution is 5-14x slower). Returns ``(taps [4 n n, k k], n, left)``: row
+    ``((a, b), (p, q))`` weighs kernel tap (s, t) in phase (a, b)'s tap (p, q); the phases read
+    the input padded by ``left`` before and ``n - 1 - left`` after.
+    """
+    blur = np.asarray(_BLUR, np.float64)
+    blur = blur / blur.sum() * 2.0  # per axis: the 2-D kernel sums to 4, the upsampling gain
     p = (len(_BLUR) - 2) - (k - 1)
-    return upfirdn2d(y, blur_kernel(np.float64, 4.0), pad=((p + 1) // 2 + 1, p // 2 + 1))
+    first = k - 1 + (p + 1) // 2 + 1  # the dilated input's padding before the fused kernel
+    # one axis: output 2i + a reads input i + d through fused tap u = first + 2d - a, which is
+    # kernel tap k-1-s (flipped) then blur tap u - (k-1-s)
+    span = range(-k - len(_BLUR), k + len(_BLUR))
+    one = np.zeros((len(span), 2, k))
+    for row, d in enumerate(span):
+        for a in range(2):
+            for s in range(k):
+                j = first + 2 * d - a - (k - 1 - s)
+                if 0 <= j < len(_BLUR):
+                    one[row, a, s] = blur[j]
+    used = np.flatnonzero(one.any(axis=(1, 2)))
+    one = one[used[0]:used[-1] + 1]
+    n, left = one.shape[0], -span[used[0]]
+    taps = np.einsum("pas,qbt->abpqst", one, one).reshape(4 * n * n, k * k)
+    return taps, n, left
+
+
+def _phase_kernels(weight, taps, n: int):
+    """The four phases' kernels [..., 4, n, n, Cin, Cout] of weight [..., k, k, Cin, Cout]."""
+    lead, (k, _, cin, cout) = weight.shape[:-4], weight.shape[-4:]
+    flat = weight.reshape(lead + (k * k, cin * cout))
+    kernels = jnp.einsum("zs,...sc->...zc", jnp.asarray(taps, weight.dtype), flat)
+    return kernels.reshape(lead + (4, n, n, cin, cout))
+
+
+def _interleave_phases(y):
+    """[B, H, W, 4, C] phases (a, b) -> [B, 2H, 2W, C], phase (a, b) at (2i + a, 2j + b)."""
+    b, h, w, _, c = y.shape
+    y = y.reshape(b, h, w, 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(b, 2 * h, 2 * w, c)
 
 
 def _conv_per_sample(x, weights, upsample: bool):
     """:func:`_conv` of each sample ``x[b]`` [H, W, Cin] with its own ``weights[b]`` [k, k,
-    Cin, Cout], as one batched matrix product over the k*k shifted copies of the padded input
+    Cin, Cout], as one batched matrix product over the shifted copies of the padded input
     (a vmapped convolution lowers to a grouped convolution, about 20x slower on a CPU)."""
     k = weights.shape[1]
-    if upsample:  # the transposed convolution: the zero-interleaved input, the flipped kernel
-        zero = jnp.zeros((), x.dtype)
-        x = lax.pad(x, zero, ((0, 0, 0), (k - 1, k - 1, 1), (k - 1, k - 1, 1), (0, 0, 0)))
-        weights = weights[:, ::-1, ::-1]
+    if upsample:
+        taps, n, left = _phase_taps(k)
+        kernels = _phase_kernels(weights, taps, n)  # [B, 4, n, n, Cin, Cout]
+        pad = (left, n - 1 - left)
     else:
-        x = jnp.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
-    h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
-    shifted = jnp.concatenate([x[:, i:i + h, j:j + w] for i in range(k) for j in range(k)],
-                              axis=-1)  # [B, h, w, k*k*Cin], ordered as the weights' k, k, Cin
-    y = jnp.einsum("bhwi,bio->bhwo", shifted,
-                   weights.reshape(weights.shape[0], -1, weights.shape[-1]))
-    return _upsampling_blur(y, k) if upsample else y
+        n, pad = k, (k // 2, k // 2)
+        kernels = weights[:, None]
+    x = jnp.pad(x, ((0, 0), pad, pad, (0, 0)))
+    h, w = x.shape[1] - n + 1, x.shape[2] - n + 1
+    shifted = jnp.concatenate([x[:, i:i + h, j:j + w] for i in range(n) for j in range(n)],
+                              axis=-1)  # [B, h, w, n*n*Cin], ordered as the kernels' n, n, Cin
+    y = jnp.einsum("bhwi,bzio->bhwzo", shifted,
+                   kernels.reshape(kernels.shape[:2] + (-1, kernels.shape[-1])))
+    return _interleave_phases(y) if upsample else y[:, :, :, 0]
 
 
 def row_styles(style, out_channels: int):

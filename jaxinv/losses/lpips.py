@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinv import convolution
 from jaxinv.io.checkpoints import CheckpointError, load_params
 from jaxinv.ops.degradations import downsample
 
@@ -37,6 +38,10 @@ _SCALE = np.array([0.458, 0.448, 0.450], np.float32)
 # torchvision file names of the ImageNet backbones LPIPS uses (what a user must supply).
 TORCHVISION_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth",
                      "squeeze": "squeezenet1_1-b8a52dc0.pth"}
+
+
+# flax's Conv with jaxinv's convolution (its input gradient runs fast inside loops on a CPU)
+Conv = functools.partial(nn.Conv, conv_general_dilated=convolution.conv_general_dilated)
 
 
 def _max_pool(x, window=3, stride=2, ceil_mode=False):
@@ -62,7 +67,7 @@ class AlexNetFeatures(nn.Module):
         for i, (c, k, s, p) in enumerate(specs):
             if i in (1, 2):
                 x = _max_pool(x)
-            x = nn.relu(nn.Conv(c, (k, k), (s, s), padding=[(p, p), (p, p)], name=f"conv{i}")(x))
+            x = nn.relu(Conv(c, (k, k), (s, s), padding=[(p, p), (p, p)], name=f"conv{i}")(x))
             outs.append(x)
         return outs
 
@@ -81,7 +86,7 @@ class VGG16Features(nn.Module):
             if block:
                 x = nn.max_pool(x, (2, 2), (2, 2))
             for _ in range(n):
-                x = nn.relu(nn.Conv(c, (3, 3), padding=[(1, 1), (1, 1)], name=f"conv{i}")(x))
+                x = nn.relu(Conv(c, (3, 3), padding=[(1, 1), (1, 1)], name=f"conv{i}")(x))
                 i += 1
             outs.append(x)
         return outs
@@ -93,9 +98,9 @@ class Fire(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = nn.relu(nn.Conv(self.squeeze, (1, 1), name="squeeze")(x))
-        e1 = nn.relu(nn.Conv(self.expand, (1, 1), name="expand1x1")(x))
-        e3 = nn.relu(nn.Conv(self.expand, (3, 3), padding=[(1, 1), (1, 1)], name="expand3x3")(x))
+        x = nn.relu(Conv(self.squeeze, (1, 1), name="squeeze")(x))
+        e1 = nn.relu(Conv(self.expand, (1, 1), name="expand1x1")(x))
+        e3 = nn.relu(Conv(self.expand, (3, 3), padding=[(1, 1), (1, 1)], name="expand3x3")(x))
         return jnp.concatenate([e1, e3], axis=-1)
 
 
@@ -109,7 +114,7 @@ class SqueezeNetFeatures(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = nn.relu(nn.Conv(64, (3, 3), (2, 2), padding="VALID", name="conv0")(x))
+        x = nn.relu(Conv(64, (3, 3), (2, 2), padding="VALID", name="conv0")(x))
         outs = [x]
         for start, stop in [(2, 4), (5, 7), (8, 9), (10, 10), (11, 11), (12, 12)]:
             for i in range(start, stop + 1):

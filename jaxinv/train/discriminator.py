@@ -28,12 +28,10 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
+from jaxinv.convolution import conv2d
 from jaxinv.generators.stylegan2 import blur_kernel, fused_leaky_relu, upfirdn2d
 from jaxinv.pytrees import from_one_normal_draw
-
-_DN = ("NHWC", "HWIO", "NHWC")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +56,8 @@ def _conv(x, layer, stride: int = 1, pad: int | None = None):
     weight = layer["weight"]
     k, _, cin, _ = weight.shape
     pad = k // 2 if pad is None else pad
-    return lax.conv_general_dilated(x, weight * (1.0 / math.sqrt(cin * k * k)), (stride, stride),
-                                    ((pad, pad),) * 2, dimension_numbers=_DN)
+    return conv2d(x, weight * (1.0 / math.sqrt(cin * k * k)), (stride, stride),
+                  ((pad, pad),) * 2)
 
 
 def _downsample_conv(x, layer):
