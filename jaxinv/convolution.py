@@ -10,7 +10,8 @@ scan than alone, and a kernel gradient 60x. :func:`conv2d` is ``lax.conv_general
 a derivative rule (``custom_jvp``, so forward mode and Hessians work as before) that writes
 each tangent term on operands stored so that its transpose, the gradient, is already in the
 library's form (kept so by optimisation barriers). Values and derivatives of every order are
-unchanged.
+unchanged. Only on the CPU backend: elsewhere the terms are autodiff's own (not measured on a
+GPU with the rewrite, and cuDNN takes any of these forms).
 """
 
 from __future__ import annotations
@@ -40,24 +41,28 @@ def conv2d(x, kernel, strides=(1, 1), padding=((0, 0), (0, 0)), lhs_dilation=(1,
 def _conv2d_jvp(strides, padding, lhs_dilation, primals, tangents):
     x, kernel = primals
     dx, dkernel = tangents
+    conv = functools.partial(lax.conv_general_dilated, window_strides=strides, padding=padding,
+                             lhs_dilation=lhs_dilation)
     y = conv2d(x, kernel, strides, padding, lhs_dilation)
+    # other backends convolve in any form: the terms stay as autodiff writes them there
+    cpu = jax.default_backend() == "cpu"
     dy = jnp.zeros_like(y)
     if not isinstance(dx, SymbolicZero):
-        # the same linear map of dx, written with the kernel stored as HWOI: its transpose (the
-        # input gradient) then reads an HWIO kernel
-        swapped = lax.optimization_barrier(jnp.swapaxes(kernel, 2, 3))
-        dy = dy + lax.conv_general_dilated(dx, swapped, strides, padding,
-                                           lhs_dilation=lhs_dilation,
-                                           dimension_numbers=_SWAPPED)
+        if cpu:  # the kernel stored as HWOI: the transpose (input gradient) reads it as HWIO
+            swapped = lax.optimization_barrier(jnp.swapaxes(kernel, 2, 3))
+            dy = dy + conv(dx, swapped, dimension_numbers=_SWAPPED)
+        else:
+            dy = dy + conv(dx, kernel, dimension_numbers=_NHWC)
     if not isinstance(dkernel, SymbolicZero):
-        # the same linear map of dkernel, written on x stored as CHWN, the kernel as IHWO and
-        # the output as HWNC: its transpose (the kernel gradient) then reads and writes the
-        # library's forms (input batch C, kernel HWIO with I = N, output C, k, k, O)
-        xt = lax.optimization_barrier(jnp.transpose(x, (3, 1, 2, 0)))
-        dkt = lax.optimization_barrier(jnp.transpose(dkernel, (2, 0, 1, 3)))
-        yt = lax.conv_general_dilated(xt, dkt, strides, padding, lhs_dilation=lhs_dilation,
-                                      dimension_numbers=("CHWN", "IHWO", "HWNC"))
-        dy = dy + jnp.transpose(lax.optimization_barrier(yt), (2, 0, 1, 3))
+        if cpu:  # x stored as CHWN, the kernel as IHWO, the output as HWNC: the transpose
+            # (kernel gradient) reads x as its batch C, the cotangent as an HWIO kernel with
+            # I = N, and writes C, k, k, O
+            xt = lax.optimization_barrier(jnp.transpose(x, (3, 1, 2, 0)))
+            dkt = lax.optimization_barrier(jnp.transpose(dkernel, (2, 0, 1, 3)))
+            yt = conv(xt, dkt, dimension_numbers=("CHWN", "IHWO", "HWNC"))
+            dy = dy + jnp.transpose(lax.optimization_barrier(yt), (2, 0, 1, 3))
+        else:
+            dy = dy + conv(x, dkernel, dimension_numbers=_NHWC)
     return y, dy
 
 

@@ -23,8 +23,13 @@ def _lax(x, w, strides, padding, dilation):
                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
 @pytest.mark.parametrize("strides,padding,dilation", CASES)
-def test_values_gradients_and_hessians_equal_lax(x64, strides, padding, dilation):
+def test_values_gradients_and_hessians_equal_lax(x64, monkeypatch, backend, strides, padding,
+                                                 dilation):
+    # the derivative rule writes CPU-specific forms on the CPU backend and autodiff's own
+    # elsewhere; both branches are checked here, the second by naming another backend
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 5, 3), jnp.float64)
     w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 3, 4), jnp.float64)
     ours = lambda x, w: jnp.sum(jnp.tanh(conv2d(x, w, strides, padding, dilation)) ** 2)
