@@ -157,20 +157,10 @@ def tree_checksum(tree: Any) -> str:
     return h.hexdigest()
 
 
-def _checkpointer():
-    """An orbax checkpointer of this process alone: jaxinv's checkpoints are numpy trees that one
-    process writes or reads, so in a multi-host run (``jax.distributed``) orbax must not wait
-    for the other hosts, which are saving other images at other times."""
-    import jax
+def _write_orbax(path: str, flat: dict[str, np.ndarray]) -> None:
     import orbax.checkpoint as ocp
 
-    me = jax.process_index()
-    return ocp.StandardCheckpointer(multiprocessing_options=ocp.options.MultiprocessingOptions(
-        primary_host=me, active_processes={me}))
-
-
-def _write_orbax(path: str, flat: dict[str, np.ndarray]) -> None:
-    with _checkpointer() as checkpointer:
+    with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(os.path.abspath(path), flat)
         checkpointer.wait_until_finished()
 
@@ -246,8 +236,10 @@ def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
     if family is not None and meta.get("family") != family:
         raise CheckpointError(
             f"{directory}: holds a {meta.get('family')!r} checkpoint, expected {family!r}")
+    import orbax.checkpoint as ocp
+
     try:
-        with _checkpointer() as checkpointer:
+        with ocp.StandardCheckpointer() as checkpointer:
             flat = checkpointer.restore(os.path.abspath(params_path))
     except Exception as e:
         raise CheckpointError(
