@@ -41,7 +41,7 @@ from jaxinv.ops.base import Operator
 # The draw that stands for a stochastic method's solution (SPHInX samples z+ and s each step):
 # its final image, saved latents, edits, interpolations and robustness reference all use it.
 # It is jax.random.PRNGKey(0), held as numpy so that importing jaxinv starts no JAX backend
-# (a multi-host run must join its hosts before that).
+# (a program that calls jax.distributed.initialize must do so before any backend starts).
 REPRESENTATIVE_KEY = np.zeros((2,), np.uint32)
 
 
