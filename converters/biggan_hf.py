@@ -115,7 +115,7 @@ def load_biggan(folder: str, dtype=np.float32):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="folder with pytorch_model.bin and config.json")
-    parser.add_argument("output_dir", help="directory to write (params/ + meta.json)")
+    parser.add_argument("output_dir", help="directory to write (params.npz + meta.json)")
     args = parser.parse_args(argv)
     return convert_generator(lambda: load_biggan(args.input), args.output_dir, "biggan",
                              "pytorch-pretrained-biggan", args.input)

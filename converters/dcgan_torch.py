@@ -27,7 +27,7 @@ def load_tutorial(path: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="the tutorial generator's torch.save file")
-    parser.add_argument("output_dir", help="directory to write (params/ + meta.json)")
+    parser.add_argument("output_dir", help="directory to write (params.npz + meta.json)")
     args = parser.parse_args(argv)
     return convert_generator(lambda: load_tutorial(args.input), args.output_dir, "dcgan",
                              "pytorch-dcgan-tutorial", args.input)

@@ -59,7 +59,7 @@ def load_genforce(path: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="genforce PGGAN generator state dict (.pth)")
-    parser.add_argument("output_dir", help="directory to write (params/ + meta.json)")
+    parser.add_argument("output_dir", help="directory to write (params.npz + meta.json)")
     args = parser.parse_args(argv)
     return convert_generator(lambda: load_genforce(args.input), args.output_dir, "pggan",
                              "genforce", args.input)

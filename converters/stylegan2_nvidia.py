@@ -128,7 +128,7 @@ def load_nvidia(path: str, network: str = "G_ema"):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="NVIDIA network pickle (.pkl)")
-    parser.add_argument("output_dir", help="directory to write (params/ + meta.json)")
+    parser.add_argument("output_dir", help="directory to write (params.npz + meta.json)")
     parser.add_argument("--network", default="G_ema", help="which network of the pickle")
     args = parser.parse_args(argv)
     return convert_generator(lambda: load_nvidia(args.input, args.network), args.output_dir,

@@ -99,7 +99,7 @@ def load_rosinality(path: str, lr_mlp: float = 0.01):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="rosinality checkpoint (.pt)")
-    parser.add_argument("output_dir", help="directory to write (params/ + meta.json)")
+    parser.add_argument("output_dir", help="directory to write (params.npz + meta.json)")
     parser.add_argument("--lr-mlp", type=float, default=0.01,
                         help="mapping-network lr multiplier the model was trained with")
     args = parser.parse_args(argv)

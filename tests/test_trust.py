@@ -77,14 +77,45 @@ def test_damaged_checkpoint_is_named(tmp_path):
     save_params(str(tmp_path / "good"), params, {"family": "toy"})
     flipped = dict(params, a=params["a"] + np.float32(1e-3))
     save_params(str(tmp_path / "other"), flipped, {"family": "toy"})
-    os.replace(tmp_path / "other" / "params", tmp_path / "damaged_params")
-    os.rename(tmp_path / "good" / "params", tmp_path / "good_params")
-    os.replace(tmp_path / "damaged_params", tmp_path / "good" / "params")
-    with pytest.raises(CheckpointError, match=r"good/params: array a does not match its "
+    os.replace(tmp_path / "other" / "params.npz", tmp_path / "good" / "params.npz")
+    with pytest.raises(CheckpointError, match=r"good/params.npz: array a does not match its "
                                               r"checksum in meta.json"):
         load_params(str(tmp_path / "good"))
     meta = json.loads((tmp_path / "other" / "meta.json").read_text())
     assert set(meta["checksums"]) == {"a", "b"}
+
+
+class _Payload:
+    """What a crafted archive would run on unpickling: creating the file ``path``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_params_archives_refuse_pickled_objects_and_old_formats(tmp_path):
+    save_params(str(tmp_path / "good"), {"a": np.ones(3, np.float32), "file": np.zeros(1)},
+                {"family": "toy"})
+    params, _ = load_params(str(tmp_path / "good"))
+    assert params["file"].shape == (1,) and params["a"].dtype == np.float32
+    np.savez(tmp_path / "good" / "params.npz", a=np.array([_Payload(tmp_path / "pwned")], dtype=object))
+    with pytest.raises(CheckpointError, match=r"good/params.npz: cannot be read as a numpy "
+                                              r"archive of arrays \(ValueError: Object arrays"):
+        load_params(str(tmp_path / "good"))
+    assert not (tmp_path / "pwned").exists()
+    (tmp_path / "good" / "params.npz").unlink()
+    (tmp_path / "good" / "params").mkdir()  # what jaxinv wrote with orbax
+    with pytest.raises(CheckpointError, match=r"good: written in the orbax format of jaxinv "
+                                              r"before 2026-11-29 \(params/\); convert it again"):
+        load_params(str(tmp_path / "good"))
+    import jax.numpy as jnp
+
+    with pytest.raises(ValueError, match="array b has dtype bfloat16, which numpy's archive "
+                                         "cannot store"):
+        save_params(str(tmp_path / "bf"), {"b": np.asarray(jnp.ones(2, jnp.bfloat16))}, {})
+    assert not (tmp_path / "bf").exists()
 
 
 def test_files_are_readable_by_others_and_leftovers_are_removed(tmp_path):

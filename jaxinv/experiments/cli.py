@@ -52,7 +52,7 @@ def main(run, errors: tuple = ()) -> int:
 
     from jaxinv.io.checkpoints import CheckpointError
 
-    logging.set_verbosity(logging.WARNING)  # orbax reports every save at INFO
+    logging.set_verbosity(logging.WARNING)  # JAX logs its backend search at INFO under absl
     config = loaded_config()
     if config is None:
         return 2

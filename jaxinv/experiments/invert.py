@@ -13,7 +13,7 @@ block) through the pipeline of :mod:`jaxinv.inversion`, and writes, under
   config.json                 the resolved config
   images/<name>/reconstruction.png, grid.png (target | degraded | reconstruction | error),
                panel_*.png (the report's columns, at least 192 px, the error coloured),
-               the method's own images, latents/ (orbax: variables and latents),
+               the method's own images, latents/ (params.npz: variables and latents),
                record.json (written last: marks it done)
   metrics.json, metrics.csv   one record per image: image, status, psnr, ssim, lpips (null
                               without an LPIPS backbone), loss, steps, seconds (per image,

@@ -1,14 +1,18 @@
-"""Reading untrusted PyTorch checkpoints and saving/restoring params pytrees with orbax.
+"""Reading untrusted PyTorch checkpoints and saving/restoring params pytrees.
 
 PyTorch files are only ever read with ``torch.load(..., weights_only=True)``, PyTorch's restricted
 unpickler: it rebuilds tensors and plain containers and refuses every other global, so a crafted
 pickle cannot run code. Every failure is raised as :class:`CheckpointError` naming the file and
 what was expected.
 
-A converted checkpoint is a directory ``OUTPUT_DIR`` holding ``params/`` (an orbax checkpoint of
-the params pytree, flattened to ``'a.0.b'`` keys) and ``meta.json`` (the family, its static
-architecture, where it came from, and a checksum of every array: loading verifies them, so a
-damaged file is named instead of producing a diverging run).
+A converted checkpoint is a directory ``OUTPUT_DIR`` holding ``params.npz`` (the params pytree
+flattened to ``'a.0.b'`` keys, numpy's archive format, read back with pickling refused) and
+``meta.json`` (the family, its static architecture, where it came from, and a checksum of every
+array: loading verifies them, so a damaged file is named instead of producing a diverging run).
+Every process reads and writes these files on its own: in a multi-host run (``jax.distributed``)
+each host saves its images' latents whenever they are done. (Orbax, used until 2026-11-29, treats
+every save in such a run as a collective of all processes and writes numpy arrays only from
+process 0; directories it wrote, with ``params/``, must be converted again.)
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from typing import Any, Mapping
 
 import numpy as np
@@ -157,16 +162,31 @@ def tree_checksum(tree: Any) -> str:
     return h.hexdigest()
 
 
-def _write_orbax(path: str, flat: dict[str, np.ndarray]) -> None:
-    import orbax.checkpoint as ocp
+PARAMS_FILE = "params.npz"
 
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(os.path.abspath(path), flat)
-        checkpointer.wait_until_finished()
+
+def _write_arrays(path: str, flat: dict[str, np.ndarray]) -> None:
+    odd = [k for k, a in flat.items() if a.dtype.kind not in "biufc"]
+    if odd:  # numpy's format would store e.g. bfloat16 as raw bytes, not as numbers
+        raise ValueError(f"{path}: array {odd[0]} has dtype {flat[odd[0]].dtype}, which numpy's "
+                         f"archive cannot store; cast it to a numpy number type")
+    with zipfile.ZipFile(path, "w") as archive:  # np.savez's layout, any key allowed
+        for key, array in flat.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, array, allow_pickle=False)
+
+
+def _read_arrays(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    except Exception as e:  # zipfile.BadZipFile, ValueError (pickled objects refused), OSError
+        raise CheckpointError(f"{path}: cannot be read as a numpy archive of arrays "
+                              f"({type(e).__name__}: {e})") from None
 
 
 def save_params(directory: str, params: Any, meta: Mapping[str, Any]) -> None:
-    """Writes ``params`` (orbax) and ``meta`` (JSON) to ``directory`` atomically.
+    """Writes ``params`` (``params.npz``) and ``meta`` (JSON) to ``directory`` atomically.
 
     The directory is assembled beside its destination and renamed into place, so a crash never
     leaves a half-written checkpoint under the final name. An existing directory is replaced.
@@ -180,7 +200,7 @@ def save_params(directory: str, params: Any, meta: Mapping[str, Any]) -> None:
     try:
         os.chmod(staging, default_mode(directory=True))  # mkdtemp makes it owner-only
         flat = flatten_tree(params)
-        _write_orbax(os.path.join(staging, "params"), flat)
+        _write_arrays(os.path.join(staging, PARAMS_FILE), flat)
         meta = {**meta, "checksums": {k: array_checksum(v) for k, v in flat.items()}}
         with open(os.path.join(staging, "meta.json"), "w") as f:
             json.dump(dict(meta), f, indent=1, sort_keys=True)
@@ -223,11 +243,15 @@ def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
       family: if given, the ``meta['family']`` the caller needs (e.g. ``'stylegan2'``).
     """
     meta_path = os.path.join(directory, "meta.json")
-    params_path = os.path.join(directory, "params")
-    if not os.path.isfile(meta_path) or not os.path.isdir(params_path):
+    params_path = os.path.join(directory, PARAMS_FILE)
+    if os.path.isfile(meta_path) and os.path.isdir(os.path.join(directory, "params")):
         raise CheckpointError(
-            f"{directory}: not a converted jaxinv checkpoint (expected meta.json and params/ "
-            f"written by a script in converters/)")
+            f"{directory}: written in the orbax format of jaxinv before 2026-11-29 (params/); "
+            f"convert it again with its script in converters/")
+    if not os.path.isfile(meta_path) or not os.path.isfile(params_path):
+        raise CheckpointError(
+            f"{directory}: not a converted jaxinv checkpoint (expected meta.json and "
+            f"{PARAMS_FILE} written by a script in converters/)")
     try:
         with open(meta_path) as f:
             meta = json.load(f)
@@ -236,15 +260,7 @@ def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
     if family is not None and meta.get("family") != family:
         raise CheckpointError(
             f"{directory}: holds a {meta.get('family')!r} checkpoint, expected {family!r}")
-    import orbax.checkpoint as ocp
-
-    try:
-        with ocp.StandardCheckpointer() as checkpointer:
-            flat = checkpointer.restore(os.path.abspath(params_path))
-    except Exception as e:
-        raise CheckpointError(
-            f"{params_path}: cannot restore the orbax params ({type(e).__name__}: {e})") from None
-    flat = {k: np.asarray(v) for k, v in flat.items()}
+    flat = _read_arrays(params_path)
     expected = meta.get("checksums")
     if expected is not None:
         for key in sorted(set(expected) | set(flat)):
@@ -259,7 +275,7 @@ def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
 
 
 class OptimizationCheckpoint:
-    """A :class:`jaxinv.engine.Checkpoint` in ``directory`` (orbax + ``meta.json``, written
+    """A :class:`jaxinv.engine.Checkpoint` in ``directory`` (:func:`save_params`, written
     atomically): snapshots every ``every`` steps of one optimisation, named by ``identity`` (a
     JSON-able dict, e.g. the settings and the model's fingerprint). A snapshot made for another
     identity is not restored (and is replaced by the next save)."""

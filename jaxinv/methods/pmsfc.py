@@ -48,7 +48,7 @@ with ``assign_labels='discretize'`` instead. Labels are numbered by subspace siz
 first, as the code renumbers them. The released code indexes layers by its own block list; here
 ``layer`` is mGANprior's index (the output of conv layer ``layer - 1``).
 
-A discovery is saved with orbax (:func:`save_subspaces`: S, A, labels, loss curves, and a
+A discovery is saved (:func:`save_subspaces`: S, A, labels, loss curves, and a
 fingerprint of the generator it belongs to) so it runs once per generator, layer and preset;
 :func:`prepare_subspaces` finds or makes it (the method's ``prepare`` hook).
 
@@ -271,7 +271,7 @@ def generator_fingerprint(cfg, params) -> str:
 
 
 def save_subspaces(directory: str, s, a, labels, curves: dict, meta: dict) -> None:
-    """Writes a discovery (orbax params + meta.json, atomically) and ``affinity.png``: A with
+    """Writes a discovery (params.npz + meta.json, atomically) and ``affinity.png``: A with
     channels grouped by subspace, brighter = stronger."""
     import os
 
