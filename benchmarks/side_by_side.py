@@ -211,17 +211,9 @@ def lpips_pairs(torch, device, batch: int, iters: int, paper: bool, net_name: st
 # --- BigGAN-deep: pytorch-pretrained-biggan -------------------------------------------------------
 
 def _biggan_config(paper: bool) -> dict:
-    """biggan-deep-256's layout (two blocks per resolution, the second upsampling; widths
-    16, 16, 8, 8, 4, 2, 1 x ch at 4 ... 256 px; attention before block 8, at 64 px), or
-    biggan-deep-128's (16, 16, 8, 4, 2, 1 x ch) with channel width 32 instead of 128."""
-    if paper:
-        mults, size, ch = [16, 16, 16, 16, 8, 8, 8, 4, 4, 2, 2, 1, 1], 256, 128
-    else:
-        mults, size, ch = [16, 16, 16, 16, 8, 8, 4, 4, 2, 2, 1], 128, 32
-    layers = [[j % 2 == 1, mults[j], mults[j + 1]] for j in range(len(mults) - 1)]
-    return {"output_dim": size, "z_dim": 128, "class_embed_dim": 128, "channel_width": ch,
-            "num_classes": 1000, "layers": layers, "attention_layer_position": 8,
-            "eps": 1e-4, "n_stats": 51}
+    """biggan-deep-256's layout, or biggan-deep-128's with channel width 32 instead of 128."""
+    return (biggan.BigGANConfig.deep(256) if paper
+            else biggan.BigGANConfig.deep(128, channel_width=32)).to_dict()
 
 
 def _converged_spectral_norm(sd: dict, iterations: int = 30) -> dict:

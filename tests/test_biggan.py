@@ -69,6 +69,18 @@ def test_float64_parity_including_gradients(folder, io, x64):
     assert rel_err(grad_class, io["grad_class_f64"]) <= 1e-6
 
 
+def test_the_released_layout_is_the_fixtures(folder):
+    """The fixture is biggan-deep-128's config.json at channel width 8."""
+    with open(os.path.join(folder, "config.json")) as f:
+        released = biggan.BigGANConfig.from_dict(json.load(f))
+    assert biggan.BigGANConfig.deep(128, released.channel_width) == released
+    deep256 = biggan.BigGANConfig.deep(256)
+    assert [m for _, m, _ in deep256.layers] == [16, 16, 16, 16, 8, 8, 8, 4, 4, 2, 2, 1]
+    assert deep256.channel_width == 128 and deep256.attention_layer_position == 8
+    with pytest.raises(ValueError, match="released BigGAN-deep layouts: \\[128, 256\\] px, not 64"):
+        biggan.BigGANConfig.deep(64)
+
+
 def test_truncation_statistics_follow_the_original_arithmetic():
     # t / (1 / 50) as Python computes it: 1.0 and 0.4 land on one row; 0.415 gives 20.75 and
     # the original weighs row 20 by the fraction 0.75 (not 0.25), which is kept as it is.

@@ -83,6 +83,19 @@ class BigGANConfig:
                              f"{self.output_dim}")
 
     @classmethod
+    def deep(cls, size: int, channel_width: int = 128) -> "BigGANConfig":
+        """The released ``biggan-deep-128`` or ``-256`` layout (pytorch-pretrained-biggan's
+        config.json; widths 16, 16, 8, (8,) 4, 2, 1 x ch from 4 px up, two blocks per
+        resolution, attention before block 8), optionally at another channel width."""
+        mults = {128: [16, 16, 16, 16, 8, 8, 4, 4, 2, 2, 1],
+                 256: [16, 16, 16, 16, 8, 8, 8, 4, 4, 2, 2, 1, 1]}
+        if size not in mults:
+            raise ValueError(f"released BigGAN-deep layouts: {sorted(mults)} px, not {size}")
+        m = mults[size]
+        return cls(output_dim=size, channel_width=channel_width,
+                   layers=tuple((j % 2 == 1, m[j], m[j + 1]) for j in range(len(m) - 1)))
+
+    @classmethod
     def small(cls, size: int, channel_width: int, z_dim: int, num_classes: int = 1000):
         """A BigGAN-deep of the released layout at another scale (tests, the built-in model):
         two blocks per resolution (the second upsamples), widths 16 ch halving over the last
