@@ -19,6 +19,10 @@ Keys:
   devices: how many local devices a batch is split over (0 = all of them; each batch goes to
     the largest number of them that divides batch_size). Results do not depend on it, and a
     run resumes on any number of devices.
+  distributed: one run on several hosts (``jaxinv.engine.hosts``): enabled, coordinator
+    (``host:port`` of process 0; '' = detected on TPU pod slices, SLURM, Open MPI), processes
+    (0 = detected), process_id (-1 = detected). Each host inverts its share of the images into
+    the shared output_dir; the first writes the summary. Results do not depend on it.
   method: ``name`` (a name from ``jaxinv.methods.names()``) and that method's own settings, and
     only those: each method documents its keys in its ``Settings`` class (``jaxinv.methods.<m>``;
     the baselines' are ``jaxinv.methods.baselines.Space``). A key the method does not have is an
@@ -86,6 +90,7 @@ def base_config() -> ConfigDict:
     c.batch_size = 4
     c.chunk = 50
     c.devices = 0
+    c.distributed = ConfigDict(dict(enabled=False, coordinator="", processes=0, process_id=-1))
     c.progress = True
     c.method = method_config("stylegan2")
     c.lr = ConfigDict(dict(latent=lr_spec(0.05, "ramp"), noise=lr_spec(0.0), const=lr_spec(0.0),

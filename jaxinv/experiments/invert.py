@@ -92,6 +92,7 @@ def validate(config) -> None:
     if int(config.devices) < 0:
         raise ConfigError(f"config.devices = {config.devices}: must be 0 (every local device) "
                           f"or a positive count")
+    host_settings(config)
     if not config.input and int(config.num_targets) <= 0:
         raise ConfigError(f"config.num_targets = {config.num_targets}: must be positive when "
                           f"config.input is empty (the targets are generated)")
@@ -622,16 +623,72 @@ def _identity(config, solver) -> dict:
     return run_identity.identity(config, weights)
 
 
+def host_settings(config):
+    """``config.distributed`` as :class:`~jaxinv.engine.hosts.HostSettings`; ConfigError
+    naming the key when it cannot be used."""
+    from jaxinv.engine.hosts import HostSettings
+
+    try:
+        settings = HostSettings(**config.distributed.to_dict())
+    except TypeError as e:
+        raise ConfigError(f"config.distributed: {e}") from None
+    problems = settings.problems()
+    if problems:
+        raise ConfigError(f"config.distributed.{problems[0]}")
+    return settings
+
+
+def _join_hosts(config) -> None:
+    from jaxinv.engine import hosts
+
+    try:
+        hosts.initialize(host_settings(config))
+    except RuntimeError as e:
+        raise ConfigError(f"config.distributed: {e}") from None
+
+
+def _prepare_folder(config, out, identity) -> None:
+    """Readies the output folder: every host refuses another run's folder; the first host
+    then deletes (with overwrite) and creates it while the others wait."""
+    from jaxinv.engine import hosts
+
+    try:
+        if not config.overwrite:
+            run_identity.check(out, identity)
+        if hosts.is_leader():
+            run_identity.prepare(out, identity, config.overwrite, RUN_OUTPUTS)
+    except run_identity.DifferentRun as e:
+        raise ConfigError(str(e)) from None
+    hosts.barrier("jaxinv: output folder ready")
+
+
+def _prepare_method(solver):
+    """The method's run-level work, on the first host first: what it caches in the output
+    folder (e.g. PmSFC's subspaces), the other hosts then read instead of redoing."""
+    from jaxinv import inversion
+    from jaxinv.engine import hosts
+
+    try:
+        if hosts.is_leader():
+            solver = inversion.prepare(solver)
+        hosts.barrier("jaxinv: method prepared")
+        return solver if hosts.is_leader() else inversion.prepare(solver)
+    except ValueError as e:
+        raise ConfigError(f"config.method: {e}") from None
+
+
 def run(config) -> list[dict]:
-    """Runs (or resumes) an inversion; returns the per-image records."""
+    """Runs (or resumes) an inversion; returns the per-image records. With
+    ``config.distributed.enabled`` this process is one of several hosts sharing the images
+    (:mod:`jaxinv.engine.hosts`); each returns the records of the whole run."""
     import jax
 
-    from jaxinv import inversion
-    from jaxinv.engine import sharding
+    from jaxinv.engine import hosts, sharding
     from jaxinv.report.tables import write_json
 
     out = os.path.abspath(config.output_dir)
     validate(config)
+    _join_hosts(config)
     gen = load_generator(config)
     solver = build_solver(config, gen)
     _check_reports(config, solver)
@@ -640,14 +697,8 @@ def run(config) -> list[dict]:
     if solver.method.views is not None:  # the known latents describe none of the views
         targets = [t._replace(truth=None) for t in targets]
     identity = _identity(config, solver)
-    try:
-        run_identity.prepare(out, identity, config.overwrite, RUN_OUTPUTS)
-    except run_identity.DifferentRun as e:
-        raise ConfigError(str(e)) from None
-    try:
-        solver = inversion.prepare(solver)
-    except ValueError as e:
-        raise ConfigError(f"config.method: {e}") from None
+    _prepare_folder(config, out, identity)
+    solver = _prepare_method(solver)
     notes = list(solver.notes)
     for note in notes:
         _log(f"NOTE: {note}")
@@ -655,29 +706,41 @@ def run(config) -> list[dict]:
     if split > 1:
         _log(f"each batch of {config.batch_size} images is split over {split} "
              f"{jax.default_backend()} devices")
-    write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
-    write_json(os.path.join(out, run_identity.FILE), identity)
+    if hosts.is_leader():
+        write_json(os.path.join(out, "config.json"), json.loads(config.to_json_best_effort()))
+        write_json(os.path.join(out, run_identity.FILE), identity)
     records = _load_records(out, targets)
     if records:
         _log(f"resuming: {len(records)} of {len(targets)} images already done in {out}")
+    hosts.barrier("jaxinv: records read")  # no host writes one before all have read them
     for t in targets:
         if t.error and t.name not in records:
             _log(f"skipped: {t.error}")
-            records[t.name] = {"image": t.name, "source": t.source, "status": "unreadable",
-                               "error": t.error, "psnr": None, "ssim": None, "lpips": None,
-                               "loss": None, "steps": 0, "seconds": 0.0}
-    todo = [i for i, t in enumerate(targets) if t.name not in records]
+            records[t.name] = _unreadable_record(t)
+    todo = hosts.share([i for i, t in enumerate(targets) if t.name not in records])
+    if jax.process_count() > 1:
+        _log(f"host {jax.process_index()} of {jax.process_count()}: {len(todo)} images")
     for start in range(0, len(todo), config.batch_size):
         idx = todo[start:start + config.batch_size]
         for r in invert_batch(config, solver, [targets[i] for i in idx], idx):
             records[r["image"]] = r
-        write_run_outputs(config, out, targets, records, notes)
-    write_pair_reports(config, out, targets, records, solver)
-    summary = write_run_outputs(config, out, targets, records, notes)
-    for k, s in summary.items():
-        _log(f"{k}: mean {s['mean']:.4g}, median {s['median']:.4g} over {s['n']} images")
-    _log(f"wrote {out}/report.html")
+        if hosts.is_leader():
+            write_run_outputs(config, out, targets, records, notes)
+    hosts.barrier("jaxinv: images done")
+    records.update(_load_records(out, targets))  # the other hosts' images
+    if hosts.is_leader():
+        write_pair_reports(config, out, targets, records, solver)
+        summary = write_run_outputs(config, out, targets, records, notes)
+        for k, s in summary.items():
+            _log(f"{k}: mean {s['mean']:.4g}, median {s['median']:.4g} over {s['n']} images")
+        _log(f"wrote {out}/report.html")
     return [records[t.name] for t in targets]
+
+
+def _unreadable_record(t: Target) -> dict:
+    return {"image": t.name, "source": t.source, "status": "unreadable", "error": t.error,
+            "psnr": None, "ssim": None, "lpips": None, "loss": None, "steps": 0,
+            "seconds": 0.0}
 
 
 def _run_and_count(config) -> int:

@@ -14,9 +14,9 @@ import os
 import shutil
 
 # Keys that do not change any result: display, output place, chunking of the compiled loop (the
-# engine's chunked run equals the single call), the devices a batch is split over (each image's
-# key is its index in the run), and the overwrite switch itself.
-COSMETIC = ("name", "output_dir", "overwrite", "progress", "chunk", "devices")
+# engine's chunked run equals the single call), the devices and hosts the images are split over
+# (each image's key is its index in the run), and the overwrite switch itself.
+COSMETIC = ("name", "output_dir", "overwrite", "progress", "chunk", "devices", "distributed")
 FILE = "run.json"
 
 
