@@ -1,5 +1,6 @@
-"""jaxinv.convolution: the same numbers as lax (values, gradients, Hessians), and inside a scanned
-gradient step every convolution is in the form XLA:CPU's library runs (b01f_01io->b01f)."""
+"""jaxinv.convolution: the same numbers as lax (values, gradients, Hessians), inside a scanned
+gradient step every convolution is in the form XLA:CPU's library runs (b01f_01io->b01f), and a
+strided convolution's input gradient convolves no dilated cotangent."""
 
 import collections
 import re
@@ -14,6 +15,8 @@ from jaxinv.convolution import conv2d, conv_general_dilated
 
 CASES = [((1, 1), ((1, 1), (1, 1)), (1, 1)),   # 'same' 3x3
          ((2, 2), ((0, 1), (1, 0)), (1, 1)),   # strided, uneven padding
+         ((3, 3), "SAME", (1, 1)),             # stride = kernel size
+         ((2, 1), ((2, 0), (0, 1)), (1, 1)),   # a different stride per axis
          ((1, 1), ((2, 2), (2, 2)), (2, 2)),   # a transposed convolution (DCGAN's form)
          ((1, 1), "VALID", (1, 1))]
 
@@ -79,3 +82,16 @@ def test_scanned_gradients_take_the_library_convolution_form_only():
     assert set(_kernel_layouts(conv2d)) == {"b01f_01io->b01f"}
     # lax's own gradients keep autodiff's forms in the loop (what this module avoids)
     assert {"b01f_01oi->b01f", "f01b_i01o->01bf"} <= set(_kernel_layouts(_lax))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's convolution forms")
+def test_strided_input_gradients_convolve_the_phases_not_a_dilated_cotangent():
+    def convolutions(conv):
+        x = jnp.zeros((2, 64, 64, 3))
+        w = jax.random.normal(jax.random.PRNGKey(0), (11, 11, 3, 16))  # AlexNet's first layer
+        grad = jax.grad(lambda x: jnp.sum(conv(x, w, (4, 4), ((2, 2), (2, 2)), (1, 1)) ** 2))
+        text = jax.jit(grad).lower(x).compile().as_text()
+        return [line for line in text.splitlines() if " convolution(" in line]
+
+    assert not any("lhs_dilate" in line for line in convolutions(conv2d))
+    assert any("lhs_dilate=4x4" in line for line in convolutions(_lax))
