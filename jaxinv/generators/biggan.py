@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinv.convolution import conv2d
+from jaxinv.pooling import max_pool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,16 +184,11 @@ def _block(block, x, cond, truncation, upsample: bool, cfg: BigGANConfig):
     return h + x0
 
 
-def _max_pool(x):
-    b, h, w, c = x.shape
-    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
-
-
 def _attention(att, x):
     b, h, w, c = x.shape
     theta = (x @ att["theta"]).reshape(b, h * w, -1)
-    phi = _max_pool(x @ att["phi"]).reshape(b, h * w // 4, -1)
-    g = _max_pool(x @ att["g"]).reshape(b, h * w // 4, -1)
+    phi = max_pool(x @ att["phi"], 2, 2).reshape(b, h * w // 4, -1)
+    g = max_pool(x @ att["g"], 2, 2).reshape(b, h * w // 4, -1)
     attn = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", theta, phi), axis=-1)
     out = jnp.einsum("bqk,bkc->bqc", attn, g).reshape(b, h, w, -1) @ att["o"]
     return x + att["gamma"] * out

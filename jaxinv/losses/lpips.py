@@ -29,6 +29,7 @@ import numpy as np
 from jaxinv import convolution
 from jaxinv.io.checkpoints import CheckpointError, load_params
 from jaxinv.ops.degradations import downsample
+from jaxinv.pooling import max_pool
 
 NETS = ("alex", "vgg", "squeeze")
 CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512),
@@ -44,19 +45,6 @@ TORCHVISION_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.
 Conv = functools.partial(nn.Conv, conv_general_dilated=convolution.conv_general_dilated)
 
 
-def _max_pool(x, window=3, stride=2, ceil_mode=False):
-    """Max pooling without padding, NHWC; ``ceil_mode`` as PyTorch (last window starts inside)."""
-    pads = []
-    for size in x.shape[1:3]:
-        out = (size - window) // stride + 1
-        if ceil_mode:
-            out = -(-(size - window) // stride) + 1
-            if (out - 1) * stride >= size:
-                out -= 1
-        pads.append((0, max(0, (out - 1) * stride + window - size)))
-    return nn.max_pool(x, (window, window), (stride, stride), padding=pads)
-
-
 class AlexNetFeatures(nn.Module):
     """torchvision AlexNet ``features``; returns relu1..relu5."""
 
@@ -66,7 +54,7 @@ class AlexNetFeatures(nn.Module):
         outs = []
         for i, (c, k, s, p) in enumerate(specs):
             if i in (1, 2):
-                x = _max_pool(x)
+                x = max_pool(x, 3, 2)
             x = nn.relu(Conv(c, (k, k), (s, s), padding=[(p, p), (p, p)], name=f"conv{i}")(x))
             outs.append(x)
         return outs
@@ -84,7 +72,7 @@ class VGG16Features(nn.Module):
         spec = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)][:self.blocks]
         for block, (c, n) in enumerate(spec):
             if block:
-                x = nn.max_pool(x, (2, 2), (2, 2))
+                x = max_pool(x, 2, 2)
             for _ in range(n):
                 x = nn.relu(Conv(c, (3, 3), padding=[(1, 1), (1, 1)], name=f"conv{i}")(x))
                 i += 1
@@ -121,7 +109,7 @@ class SqueezeNetFeatures(nn.Module):
                 if i in SQUEEZE_FIRES:
                     x = Fire(*SQUEEZE_FIRES[i], name=f"fire{i}")(x)
                 else:
-                    x = _max_pool(x, ceil_mode=True)
+                    x = max_pool(x, 3, 2, ceil_mode=True)
             outs.append(x)
         return outs
 
