@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -108,10 +109,9 @@ def test_params_archives_refuse_pickled_objects_and_old_formats(tmp_path):
     (tmp_path / "good" / "params.npz").unlink()
     (tmp_path / "good" / "params").mkdir()  # what jaxinv wrote with orbax
     with pytest.raises(CheckpointError, match=r"good: written in the orbax format of jaxinv "
-                                              r"before 2026-11-29 \(params/\); convert it again"):
+                                              r"before 2026-11-29 \(params/\), which is no longer "
+                                              r"read; convert it again"):
         load_params(str(tmp_path / "good"))
-    import jax.numpy as jnp
-
     with pytest.raises(ValueError, match="array b has dtype bfloat16, which numpy's archive "
                                          "cannot store"):
         save_params(str(tmp_path / "bf"), {"b": np.asarray(jnp.ones(2, jnp.bfloat16))}, {})

@@ -246,8 +246,9 @@ def load_params(directory: str, family: str | None = None) -> tuple[Any, dict]:
     params_path = os.path.join(directory, PARAMS_FILE)
     if os.path.isfile(meta_path) and os.path.isdir(os.path.join(directory, "params")):
         raise CheckpointError(
-            f"{directory}: written in the orbax format of jaxinv before 2026-11-29 (params/); "
-            f"convert it again with its script in converters/")
+            f"{directory}: written in the orbax format of jaxinv before 2026-11-29 (params/), "
+            f"which is no longer read; convert it again with its script in converters/ (or "
+            f"rerun what wrote it)")
     if not os.path.isfile(meta_path) or not os.path.isfile(params_path):
         raise CheckpointError(
             f"{directory}: not a converted jaxinv checkpoint (expected meta.json and "
