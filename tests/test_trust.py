@@ -101,7 +101,8 @@ def test_params_archives_refuse_pickled_objects_and_old_formats(tmp_path):
                 {"family": "toy"})
     params, _ = load_params(str(tmp_path / "good"))
     assert params["file"].shape == (1,) and params["a"].dtype == np.float32
-    np.savez(tmp_path / "good" / "params.npz", a=np.array([_Payload(tmp_path / "pwned")], dtype=object))
+    crafted = np.array([_Payload(tmp_path / "pwned")], dtype=object)
+    np.savez(tmp_path / "good" / "params.npz", a=crafted)
     with pytest.raises(CheckpointError, match=r"good/params.npz: cannot be read as a numpy "
                                               r"archive of arrays \(ValueError: Object arrays"):
         load_params(str(tmp_path / "good"))

