@@ -1,8 +1,10 @@
 """jaxinv.convolution: the same numbers as lax (values, gradients, Hessians), inside a scanned
-gradient step every convolution is in the form XLA:CPU's library runs (b01f_01io->b01f), and a
-strided convolution's input gradient convolves no dilated cotangent."""
+gradient step every convolution is in the form XLA:CPU's library runs (b01f_01io->b01f), a
+strided convolution's input gradient convolves no dilated cotangent, and the engine's loop
+reverses no kernel per step."""
 
 import collections
+import functools
 import re
 
 import jax
@@ -11,7 +13,12 @@ import numpy as np
 import pytest
 from jax import lax
 
+from jaxinv import engine, inversion
 from jaxinv.convolution import conv2d, conv_general_dilated
+from jaxinv.generators import base as generators
+from jaxinv.generators import dcgan
+from jaxinv.methods import Job
+from jaxinv.methods.problem import LossWeights
 
 CASES = [((1, 1), ((1, 1), (1, 1)), (1, 1)),   # 'same' 3x3
          ((2, 2), ((0, 1), (1, 0)), (1, 1)),   # strided, uneven padding
@@ -95,3 +102,25 @@ def test_strided_input_gradients_convolve_the_phases_not_a_dilated_cotangent():
 
     assert not any("lhs_dilate" in line for line in convolutions(conv2d))
     assert any("lhs_dilate=4x4" in line for line in convolutions(_lax))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's loop-invariant code")
+def test_the_engines_loop_reverses_no_kernel_per_step():
+    """Inverting an image (a DCGAN's z optimised by the engine's compiled loop; fixed
+    kernels): what the input gradients read is computed once before the loop, so the loop body
+    has no reverse (it reversed every kernel each step before they were stored reversed)."""
+    cfg = dcgan.DCGANConfig(100, (128, 64))
+    gen = generators.Generator(generators.get("dcgan"), cfg,
+                               dcgan.init_params(cfg, jax.random.PRNGKey(0)))
+    job = Job(steps=5, loss=LossWeights(mse=1.0))
+    solver = inversion.build_solver(gen, "z", {}, job, inversion.degradation("identity", 16))
+    keys = inversion.image_keys(solver, [0])
+    data = inversion.batch_data(solver, jnp.zeros((1, 16, 16, 3)), {}, [0])
+    state = engine.loop.init_state(solver.objective.optimizer, engine.init_batch(
+        solver.method.problem.init, keys, solver.context))
+    run = functools.partial(engine.loop.run_chunk, objective=solver.objective, num_steps=5)
+    text = jax.jit(run).lower(state, data, solver.context, keys, 0).compile().as_text()
+    name = re.search(r"body=(%[\w.\-]+)", text).group(1)
+    body = text[text.index("\n" + name + " ") + 1:].split("\n}\n")[0]
+    assert "kind=kCustom" in body or " convolution(" in body  # the gradient convolutions
+    assert "reverse" not in body  # no reverse op, nor a fusion that wraps one
