@@ -196,16 +196,18 @@ def _style(layer, w):
 
 def _conv(x, weight, upsample: bool):
     """x [B, H, W, Cin] convolved with weight [k, k, Cin, Cout]: 'same' padding, or the
-    upsampling transposed convolution followed by the blur (output 2H x 2W), computed as four
-    plain convolutions of x, one per output phase (:func:`_phase_taps`)."""
+    upsampling transposed convolution followed by the blur (output 2H x 2W), computed as one
+    plain convolution of x whose output channels hold the four output phases
+    (:func:`_phase_taps`), as in :func:`_conv_per_sample`."""
     kh = weight.shape[0]
     if not upsample:
         return conv2d(x, weight, (1, 1), ((kh // 2, kh // 2),) * 2)
     taps, n, left = _phase_taps(kh)
     kernels = _phase_kernels(weight, taps, n)  # [4, n, n, Cin, Cout]
-    pad = ((left, n - 1 - left),) * 2
-    return _interleave_phases(jnp.stack(
-        [conv2d(x, kernels[i], (1, 1), pad) for i in range(4)], axis=3))
+    cin, cout = weight.shape[2:]
+    stacked = jnp.moveaxis(kernels, 0, 3).reshape(n, n, cin, 4 * cout)  # phases beside Cout
+    y = conv2d(x, stacked, (1, 1), ((left, n - 1 - left),) * 2)
+    return _interleave_phases(y.reshape(y.shape[:3] + (4, cout)))
 
 
 @functools.lru_cache(maxsize=None)
