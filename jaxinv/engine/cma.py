@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinv.pytrees import first_of_batch
+
 
 @dataclasses.dataclass(frozen=True)
 class CMASettings:
@@ -127,9 +129,9 @@ def minimize(evaluate: Callable, starts, operands, carry, keys, settings: CMASet
     es_state = _init(init_keys, starts, es_params, strategy=strategy)
     x_shape = jax.ShapeDtypeStruct((settings.population, dim), starts.dtype)
     key_shape = jax.eval_shape(lambda k: jax.random.split(k, settings.eval_keys), loop_keys[0])
-    one = lambda tree: jax.tree_util.tree_map(lambda a: a[0], tree)
-    _, members, _ = jax.eval_shape(evaluate, x_shape, (one(operands[0]), operands[1]),
-                                   one(carry), key_shape, 0)
+    first = lambda x, per_image, shared, carry, keys: evaluate(
+        x, (first_of_batch(per_image), shared), first_of_batch(carry), keys, 0)
+    _, members, _ = jax.eval_shape(first, x_shape, *operands, carry, key_shape)
     best = Best(jnp.full((batch,), jnp.inf, jnp.float32),
                 jax.tree_util.tree_map(lambda s: jnp.zeros((batch,) + s.shape[1:], s.dtype),
                                        members))
