@@ -9,8 +9,8 @@ Lanczos for the top eigenpairs) against the latent size.
         [--eigenpairs 20] [--parts solutions hessian] [--out benchmarks/eglass.json]
 
 (1) runs ``configs/eglass.py:<problem>`` through the runner (the real face DCGAN; skipped with a
-message when gan-face-generate is not installed; compilation excluded; :func:`jaxinv.methods.eglass.
-time_to_feasible`). (2) uses random DCGANs of the tutorial's layout with z of each size and
+message when gan-face-generate is not installed; compilation excluded;
+:func:`jaxinv.methods.eglass.time_to_feasible`). (2) uses random DCGANs of the tutorial's layout with z of each size and
 LPIPS-alex (random backbone: the same cost as the real one) at 64 px, and a BigGAN's
 [z, class embedding] (256-d, 32 px); each way is one compiled program with the params passed as
 arguments, timed warm (median of 3), with XLA's temporary memory for it. Prints tables and

@@ -27,6 +27,13 @@ def first_of_batch(tree):
     return jax.tree_util.tree_map(lambda a: a[0], tree)
 
 
+@jax.jit
+def stacked(trees):
+    """One pytree whose leaves stack the corresponding leaves of ``trees`` (a list of pytrees
+    of one structure) along a new leading axis; the inverse of indexing every leaf."""
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
+
+
 class _Draws:
     """Slices of one flat draw of U(-1, 1), handed out as normal or uniform arrays."""
 

@@ -16,7 +16,7 @@ from jaxinv.engine.loop import init_state, run_chunk
 from jaxinv.generators import biggan
 from jaxinv.methods import pix2latent
 from jaxinv.ops.spatial import affine_grid_sample, inverse_transform
-from jaxinv.pytrees import batch_of_one
+from jaxinv.pytrees import batch_of_one, stacked
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +133,6 @@ def test_z_clamp_holds_throughout(tiny):
     assert float(jnp.abs(r.result.variables["z"]).max()) <= 2.0
 
 
-def _stacked(trees):
-    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
-
-
 def test_basincma_beats_adam_at_equal_generator_evaluations(small):
     cfg, params = small
     # A rugged landscape: the random generator's convolutions scaled up 3x, so plain gradient
@@ -153,13 +149,13 @@ def test_basincma_beats_adam_at_equal_generator_evaluations(small):
     z_true = jnp.stack([jnp.clip(1.5 * jax.random.normal(jax.random.PRNGKey(100 + seed), (16,)),
                                  -2, 2) for seed in seeds])
     targets = biggan.generate(cfg, params, z_true, biggan.one_hot(cfg, [3] * 3), 1.0)
-    data = _stacked([_data(t) for t in targets])
+    data = stacked([_data(t) for t in targets])
     objective = engine.Objective(loss_fn, opt, problem.project)
     # both Adam runs in chunks of 8 steps (568 = 71 x 8): one compiled program for both
-    r = basincma.basin_cma(objective, _stacked([v0] * 3), "z", data, context,
+    r = basincma.basin_cma(objective, stacked([v0] * 3), "z", data, context,
                            jnp.stack([jax.random.PRNGKey(seed) for seed in seeds]),
                            basincma.BasinCMASettings(4, 10, 40, chunk=8))
-    starts = _stacked([dict(v0, z=jnp.clip(jax.random.normal(jax.random.PRNGKey(50 + seed),
+    starts = stacked([dict(v0, z=jnp.clip(jax.random.normal(jax.random.PRNGKey(50 + seed),
                                                              (16,)), -2, 2)) for seed in seeds])
     adam = engine.optimize(objective, starts, data, context,
                            jnp.stack([jax.random.PRNGKey(seed) for seed in seeds]),
@@ -180,10 +176,10 @@ def test_basincma_on_a_batch_gives_each_image_its_own_numbers(tiny):
     objective = engine.Objective(loss_fn, opt, problem.project)
     targets = biggan.generate(cfg, params, jnp.stack([jnp.ones(16), -jnp.ones(16)]),
                               biggan.one_hot(cfg, [3, 3]), 1.0)
-    data = _stacked([_data(t) for t in targets])
+    data = stacked([_data(t) for t in targets])
     keys = jnp.stack([jax.random.PRNGKey(7), jax.random.PRNGKey(8)])
     settings = basincma.BasinCMASettings(3, 2, 0)
-    both = basincma.basin_cma(objective, _stacked([v0] * 2), "z", data, context, keys,
+    both = basincma.basin_cma(objective, stacked([v0] * 2), "z", data, context, keys,
                               settings)
     one = lambda tree, b: jax.tree_util.tree_map(lambda a: a[b:b + 1], tree)
     for b in range(2):

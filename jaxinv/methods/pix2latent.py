@@ -38,7 +38,7 @@ from jaxinv.losses import lpips as lpips_lib
 from jaxinv.methods.base import Job, Method, MethodSpec
 from jaxinv.methods.problem import Problem, no_penalty
 from jaxinv.ops.spatial import affine_grid_sample, inverse_transform
-from jaxinv.pytrees import batch_of_one, first_of_batch
+from jaxinv.pytrees import batch_of_one, first_of_batch, stacked
 
 Z_CLAMP = 2.0
 LPIPS_WEIGHT = 10.0   # the paper's beta
@@ -464,7 +464,7 @@ def projection_search(plan: _Plan, objective, variables, data, context, keys, ca
                                      stage.at(0))
             rows.append(tuned)
             tuned_curves.append(curve)
-        found = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *rows)
+        found = stacked(rows)
         curves.append(_padded(tuned_curves))
     if m.transform_search:
         found["t"] = d["t"]
