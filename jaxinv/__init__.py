@@ -5,9 +5,15 @@ Images inside the library are NHWC float32 in [-1, 1] unless a function says oth
 The notebook API (imported on first use): :func:`load_generator`, :func:`invert`,
 :func:`load_lpips`, :class:`Job`, :class:`LossWeights`, :func:`degradation`; the registries
 :mod:`jaxinv.methods` and :mod:`jaxinv.generators`.
+
+Importing jaxinv sets one XLA:CPU flag before JAX starts (:mod:`jaxinv.xla_cpu`).
 """
 
+from jaxinv import xla_cpu
+
 __version__ = "0.1.0"
+
+xla_cpu.prefer_eigen_convolutions()
 
 _EXPORTS = {"load_generator": "jaxinv.api", "invert": "jaxinv.api", "load_lpips": "jaxinv.api",
             "Inversion": "jaxinv.api", "Job": "jaxinv.methods.base",
