@@ -1,13 +1,14 @@
 """XLA:CPU convolutions from Eigen rather than YNNPACK, set when jaxinv is imported.
 
 jaxlib 0.10 hands every convolution XLA:CPU can to YNNPACK
-(``--xla_cpu_experimental_ynn_fusion_type`` holds ``individual_convolution`` by default). On the
-2-core x86 machines jaxinv is developed on, YNNPACK runs the convolutions of its networks slower
-than XLA's own Eigen convolutions: the forward and input gradient of VGG16's 64 px, 256-channel
-layer at batch 8 take 248 ms against 195 ms, AlexNet's 5x5 layer 34 against 20 ms. Importing
-jaxinv therefore adds ``--xla_cpu_experimental_ynn_fusion_type=individual_dot`` (YNNPACK keeps
-the matrix products) to ``XLA_FLAGS``, unless the flag is there already: a value the user set
-wins. Other backends ignore the flag.
+(``--xla_cpu_experimental_ynn_fusion_type`` is ``individual_dot,individual_convolution,reduce`` by
+default). On the 2-core x86 machines jaxinv is developed on, YNNPACK runs the convolutions of its
+networks slower than XLA's own Eigen convolutions: the forward and input gradient of VGG16's
+64 px, 256-channel layer at batch 8 take 248 ms against 195 ms, AlexNet's 5x5 layer 34 against
+20 ms. Importing jaxinv therefore adds
+``--xla_cpu_experimental_ynn_fusion_type=individual_dot,reduce`` (the default without the
+convolutions; YNNPACK's reductions are 10-20x faster than XLA's own) to ``XLA_FLAGS``, unless
+the flag is there already: a value the user set wins. Other backends ignore the flag.
 
 XLA reads ``XLA_FLAGS`` once, when JAX starts its first backend, so this works when jaxinv is
 imported before anything runs on a JAX device; imported later, it changes nothing and warns.
@@ -20,7 +21,7 @@ import sys
 import warnings
 
 FLAG = "--xla_cpu_experimental_ynn_fusion_type"
-VALUE = "individual_dot"
+VALUE = "individual_dot,reduce"
 
 
 def _backends_started() -> bool:

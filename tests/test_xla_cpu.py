@@ -27,9 +27,10 @@ def _compiled_debug_options(tmp_path, xla_flags: str) -> str:
     return open(path).read()
 
 
-def test_import_keeps_ynnpack_to_the_matrix_products(tmp_path):
+def test_import_takes_the_convolutions_from_ynnpack_alone(tmp_path):
     options = _compiled_debug_options(tmp_path, "")
     assert "xla_cpu_experimental_ynn_fusion_type: LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT" in options
+    assert "xla_cpu_experimental_ynn_fusion_type: LIBRARY_FUSION_TYPE_REDUCE" in options
     assert "INDIVIDUAL_CONVOLUTION" not in options
 
 
