@@ -21,7 +21,10 @@ repeat times ``--iters`` iterations of jaxinv, then of PyTorch; warm-up and comp
 excluded (jaxinv's compile time is reported apart). ``ratio`` = PyTorch median / jaxinv median
 (> 1: jaxinv is faster). ``flops`` is XLA's cost analysis of one jaxinv iteration, ``tflops``
 the rate achieved at the median; ``jax_mb`` the compiled program's arguments, outputs and
-temporaries, ``torch_mb`` PyTorch's peak allocation (GPU only). Prints a table, writes JSON.
+temporaries, ``torch_mb`` PyTorch's peak allocation (GPU only). ``torch_tflops`` is the same
+FLOP count at PyTorch's median; ``ratio_at_peak`` the ratio jaxinv would reach running at the
+device's measured peak (the faster framework's 4096 x 4096 float32 matrix product, in
+``meta.matmul_tflops``): a goal ratio above it cannot be reached. Prints a table, writes JSON.
 Needs ``pip install -e ".[bench]"`` (torch, torchvision, lpips, pytorch-pretrained-biggan).
 """
 
@@ -72,7 +75,13 @@ def _jax_sync(out):
 
 
 def _rel_err(a, b) -> float:
+    """||a - b|| / ||b||; a side with non-finite values is named on stdout (the comparison is
+    then nan)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    for side, v in (("jaxinv", a), ("PyTorch", b)):
+        if not np.isfinite(v).all():
+            print(f"check: {side}'s output has {v.size - np.isfinite(v).sum()} non-finite "
+                  f"values of {v.size}")
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
@@ -311,6 +320,21 @@ def measure(name, jax_side, info, torch_side, check, torch, device, batch, args)
                          if device.type == "cuda" else None)}
 
 
+def _matmul_tflops(torch, device, n: int = 4096, repeats: int = 5) -> dict:
+    """The fastest of ``repeats`` n x n float32 matrix products in each framework, in TFLOP/s:
+    what this device's convolutions could at best approach."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    product = jax.jit(lambda x: x @ x)
+    on_device, a_torch = jnp.asarray(a), torch.from_numpy(a).to(device)
+    sides = {"jax": Side(lambda: product(on_device), _jax_sync),
+             "torch": Side(lambda: a_torch @ a_torch, _torch_sync(torch, device))}
+    rates = {}
+    for name, side in sides.items():
+        _seconds_per_iter(side, 1)
+        rates[name] = 2 * n ** 3 / min(_seconds_per_iter(side, 1) for _ in range(repeats)) / 1e12
+    return rates
+
+
 def _fmt(v, digits=3):
     if v is None:
         return "-"
@@ -345,7 +369,9 @@ def main(argv=None) -> int:
             "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
             "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
             "torch_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-            "command": "python benchmarks/side_by_side.py " + " ".join(argv or sys.argv[1:])}
+            "command": "python benchmarks/side_by_side.py " + " ".join(argv or sys.argv[1:]),
+            "matmul_tflops": _matmul_tflops(torch, device)}
+    peak = max(meta["matmul_tflops"].values())
     builders = {"dcgan": dcgan_pairs, "biggan": biggan_pairs,
                 "lpips-alex": functools.partial(lpips_pairs, net_name="alex"),
                 "lpips-vgg": functools.partial(lpips_pairs, net_name="vgg")}
@@ -354,6 +380,8 @@ def main(argv=None) -> int:
         for batch in args.batches:
             for pair in builders[workload](torch, device, batch, args.iters, args.paper):
                 row = measure(*pair, torch, device, batch, args)
+                row["torch_tflops"] = row["flops"] / row["torch_ms_median"] / 1e9
+                row["ratio_at_peak"] = peak / row["torch_tflops"]
                 if peaks:
                     row["mfu_fp32"], row["mfu_tf32"] = (row["tflops"] * 1e12 / peaks[0],
                                                         row["tflops"] * 1e12 / peaks[1])
@@ -363,13 +391,16 @@ def main(argv=None) -> int:
                       f"rel_err {row['rel_err']:.1e}", flush=True)
                 write_json(out, {"meta": meta, "results": rows})
     header = ["workload", "batch", "jaxinv ms (min / median)", "PyTorch ms (min / median)",
-              "ratio", "rel err", "compile s", "GFLOP / iter", "TFLOP/s", "jax MB", "torch MB"]
+              "ratio", "ratio at peak", "rel err", "compile s", "GFLOP / iter",
+              "TFLOP/s jaxinv / PyTorch", "jax MB", "torch MB"]
     table = [[r["workload"], r["batch"], f"{_fmt(r['jax_ms_min'])} / {_fmt(r['jax_ms_median'])}",
               f"{_fmt(r['torch_ms_min'])} / {_fmt(r['torch_ms_median'])}", f"{r['ratio']:.2f}",
-              f"{r['rel_err']:.1e}", f"{r['compile_s']:.1f}", _fmt(r["flops"] / 1e9),
-              _fmt(r["tflops"]), _fmt(r["jax_mb"]), _fmt(r["torch_mb"])] for r in rows]
+              f"{r['ratio_at_peak']:.2f}", f"{r['rel_err']:.1e}", f"{r['compile_s']:.1f}",
+              _fmt(r["flops"] / 1e9), f"{_fmt(r['tflops'])} / {_fmt(r['torch_tflops'])}",
+              _fmt(r["jax_mb"]), _fmt(r["torch_mb"])] for r in rows]
     print(write_markdown(os.path.splitext(out)[0] + ".md", header, table))
-    print(f"wrote {out} ({kind}, jax {jax.__version__}, torch {torch.__version__})")
+    print(f"matrix product peak (TFLOP/s): {meta['matmul_tflops']}; wrote {out} ({kind}, "
+          f"jax {jax.__version__}, torch {torch.__version__})")
     return 0
 
 
