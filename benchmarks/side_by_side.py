@@ -253,6 +253,10 @@ def biggan_pairs(torch, device, batch: int, iters: int, paper: bool):
     torch.manual_seed(0)
     model = BigGAN(BigGANConfig.from_dict(config)).eval().requires_grad_(False)
     sd = _converged_spectral_norm({k: v.numpy() for k, v in model.state_dict().items()})
+    # the final batch norm's affine parameters are torch.Tensor(n), left uninitialised for the
+    # released weights to fill: whatever memory held, now and then nan on both sides
+    sd["generator.bn.weight"] = np.ones_like(sd["generator.bn.weight"])
+    sd["generator.bn.bias"] = np.zeros_like(sd["generator.bn.bias"])
     model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
     model = model.to(device)
     cfg, params = convert_state_dict(sd, config)
