@@ -12,16 +12,27 @@ the flag is there already: a value the user set wins. Other backends ignore the 
 
 XLA reads ``XLA_FLAGS`` once, when JAX starts its first backend, so this works when jaxinv is
 imported before anything runs on a JAX device; imported later, it changes nothing and warns.
+XLA aborts on a flag it does not know, and this one is experimental: it is set only with the
+jaxlib releases it was measured on (0.10) or is known in (0.11).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
 import warnings
 
 FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 VALUE = "individual_dot,reduce"
+JAXLIB_RELEASES = ("0.10.", "0.11.")
+
+
+def _jaxlib_version() -> str:
+    try:
+        return importlib.metadata.version("jaxlib")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def _backends_started() -> bool:
@@ -32,11 +43,14 @@ def _backends_started() -> bool:
 
 def prefer_eigen_convolutions(environ=os.environ) -> str:
     """Adds ``FLAG=VALUE`` to ``environ["XLA_FLAGS"]``. Returns what happened: ``"set"``,
-    ``"user"`` (XLA_FLAGS names the flag already: left alone) or ``"late"`` (JAX's backends
-    have started and read their flags: left alone, with a warning)."""
+    ``"user"`` (XLA_FLAGS names the flag already: left alone), ``"other jaxlib"`` (a release
+    outside ``JAXLIB_RELEASES``: left alone) or ``"late"`` (JAX's backends have started and
+    read their flags: left alone, with a warning)."""
     flags = environ.get("XLA_FLAGS", "")
     if FLAG in flags:
         return "user"
+    if not _jaxlib_version().startswith(JAXLIB_RELEASES):
+        return "other jaxlib"
     if _backends_started():
         warnings.warn(f"jaxinv was imported after JAX started its backends, so XLA:CPU keeps "
                       f"YNNPACK's convolutions (slower for jaxinv's networks); import jaxinv "

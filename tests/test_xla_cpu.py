@@ -1,5 +1,6 @@
 """jaxinv.xla_cpu: importing jaxinv gives XLA:CPU's convolutions to Eigen, not YNNPACK, unless
-the user chose, and says so when it comes too late to take effect."""
+the user chose or the jaxlib release may not know the flag, and says so when it comes too late
+to take effect."""
 
 import glob
 import os
@@ -47,3 +48,11 @@ def test_too_late_warns_and_changes_nothing():
     with pytest.warns(UserWarning, match="import jaxinv first"):
         assert xla_cpu.prefer_eigen_convolutions(environ) == "late"
     assert environ == {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+
+def test_other_jaxlib_releases_are_left_alone(monkeypatch):
+    """XLA aborts on a flag it does not know: no flag for a release it was not known in."""
+    monkeypatch.setattr(xla_cpu, "_jaxlib_version", lambda: "0.12.0")
+    environ = {}
+    assert xla_cpu.prefer_eigen_convolutions(environ) == "other jaxlib"
+    assert environ == {}
