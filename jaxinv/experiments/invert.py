@@ -727,7 +727,8 @@ def run(config) -> list[dict]:
         if hosts.is_leader():
             write_run_outputs(config, out, targets, records, notes)
     hosts.barrier("jaxinv: images done")
-    records.update(_load_records(out, targets))  # the other hosts' images
+    if jax.process_count() > 1:  # the other hosts' images, from the records they wrote
+        records.update(_load_records(out, [t for t in targets if t.name not in records]))
     if hosts.is_leader():
         write_pair_reports(config, out, targets, records, solver)
         summary = write_run_outputs(config, out, targets, records, notes)
