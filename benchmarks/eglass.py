@@ -10,11 +10,11 @@ Lanczos for the top eigenpairs) against the latent size.
 
 (1) runs ``configs/eglass.py:<problem>`` through the runner (the real face DCGAN; skipped with a
 message when gan-face-generate is not installed; compilation excluded;
-:func:`jaxinv.methods.eglass.time_to_feasible`). (2) uses random DCGANs of the tutorial's layout with z of each size and
-LPIPS-alex (random backbone: the same cost as the real one) at 64 px, and a BigGAN's
-[z, class embedding] (256-d, 32 px); each way is one compiled program with the params passed as
-arguments, timed warm (median of 3), with XLA's temporary memory for it. Prints tables and
-writes JSON.
+:func:`jaxinv.methods.eglass.time_to_feasible`). (2) uses random DCGANs of the tutorial's
+layout with z of each size and LPIPS-alex (random backbone: the same cost as the real one) at
+64 px, and a BigGAN's [z, class embedding] (256-d, 32 px); each way is one compiled program
+with the params passed as arguments, timed warm (median of 3), with XLA's temporary memory for
+it. Prints tables and writes JSON.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def missing_model(problem: str) -> str | None:
 
 
 def _dcgan_latent(size: int):
-    cfg = dcgan.DCGANConfig(size, (512, 256, 128, 64))
+    cfg = dcgan.DCGANConfig.tutorial(z_dim=size)
     params = dcgan.init_params(cfg, jax.random.PRNGKey(0))
     render = lambda p, z: dcgan.generate(cfg, p, z[None])[0]
     return f"DCGAN z ({size})", params, render, jax.random.normal(jax.random.PRNGKey(1), (size,))

@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import functools
 import itertools
-import math
 import os
 import platform
 import time
@@ -50,13 +49,6 @@ class Setup:
     small: int
 
 
-def _dcgan(px: int) -> dcgan.DCGANConfig:
-    """The PyTorch DCGAN tutorial's generator (z 100, ngf 64) with as many blocks as ``px``
-    needs: (512, 256, 128, 64) at 64 px."""
-    blocks = int(math.log2(px // 4))
-    return dcgan.DCGANConfig(100, tuple(64 * 2 ** i for i in reversed(range(blocks))))
-
-
 SETUPS = {
     # SPHInX, the overparameterised StyleGAN and the W+ baselines: FFHQ 256 and 1024 px
     "stylegan2": Setup("stylegan2", {"space": "w+"}, stylegan2.StyleGAN2Config.rosinality,
@@ -68,7 +60,7 @@ SETUPS = {
                     lambda px: biggan.BigGANConfig.deep(px, 128 if px == 256 else 16),
                     (256,), 128),
     # e-GLASS and the default job: the DCGAN tutorial's 64 px generator
-    "dcgan": Setup("z", {}, _dcgan, (64,), 32),
+    "dcgan": Setup("z", {}, dcgan.DCGANConfig.tutorial, (64,), 32),
 }
 
 

@@ -126,7 +126,7 @@ def _torch_dcgan(torch, cfg: dcgan.DCGANConfig, params):
 
 
 def dcgan_pairs(torch, device, batch: int, iters: int, paper: bool):
-    cfg = dcgan.DCGANConfig(100, (512, 256, 128, 64))
+    cfg = dcgan.DCGANConfig.tutorial()
     params = dcgan.init_params(cfg, jax.random.PRNGKey(0))
     gen = generators.Generator(generators.get("dcgan"), cfg, params)
     problem = latent.build(gen, latent.Settings(), {"lr": 0.05})

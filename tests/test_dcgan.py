@@ -38,6 +38,8 @@ def test_config_read_from_the_tensors(fixture):
     cfg, _, _ = fixture
     assert cfg == dcgan.DCGANConfig(100, (512, 256, 128, 64))
     assert cfg.resolution == 64 and dcgan.FAMILY.size(cfg) == 64
+    assert dcgan.DCGANConfig.tutorial() == cfg  # the released tutorial layout
+    assert dcgan.DCGANConfig.tutorial(32, 16).channels == (256, 128, 64)
 
 
 def test_float32_forward_parity(fixture):

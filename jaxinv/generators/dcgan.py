@@ -61,6 +61,13 @@ class DCGANConfig:
     def num_layers(self) -> int:
         return len(self.channels)
 
+    @classmethod
+    def tutorial(cls, resolution: int = 64, z_dim: int = 100, ngf: int = 64) -> "DCGANConfig":
+        """The PyTorch DCGAN tutorial's generator with as many blocks as ``resolution`` (4 x a
+        power of two) needs, widths halving to ``ngf``: (512, 256, 128, 64) at 64 px."""
+        blocks = int(math.log2(resolution // 4))
+        return cls(z_dim, tuple(ngf * 2 ** i for i in reversed(range(blocks))))
+
     def to_dict(self) -> dict:
         return dict(z_dim=self.z_dim, channels=list(self.channels),
                     out_channels=self.out_channels, bn_eps=self.bn_eps)
